@@ -1,0 +1,1 @@
+"""llmkit: a dataflow engine for LLM work."""

@@ -1,0 +1,129 @@
+"""Every error llmkit raises, as one tree.
+
+    LlmkitError
+    ├── PipelineError ............ the pipeline definition is invalid (CLI exit 2)
+    │   ├── DuplicateNodeError ... two nodes share a name
+    │   ├── UnknownNodeError ..... wiring or an output names a node that does not exist
+    │   ├── UnknownPortError ..... wiring or an output names a port the node does not have
+    │   ├── UnwiredInputError .... a required input port has no source
+    │   ├── DuplicateSourceError . one input port is wired from two sources
+    │   ├── CycleError ........... the nodes do not form a DAG
+    │   └── SpecError ............ a YAML file is malformed (carries file:line:column)
+    ├── InputError ............... a run's inputs miss a pipeline input or name an unknown one
+    ├── NodeError ................ a node failed for one run (node name and cause)
+    ├── RetryableError ........... raised by a node to ask for a retry (optionally after N s)
+    ├── BackendError ............. a server or API failed for a reason no item caused (auth,
+    │                              unreachable): a failing batch is not split to find an item
+    ├── CacheError ............... a cache store cannot be opened or used
+    └── MissingExtraError ........ an optional dependency is not installed (names the extra)
+
+A CLI maps `PipelineError`, `InputError` and `CacheError` to exit code 2 and failed runs
+(`NodeError`) to exit code 1; none of them is shown with a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class LlmkitError(Exception):
+    """Base of every error llmkit raises on purpose."""
+
+
+class PipelineError(LlmkitError):
+    """The pipeline definition is invalid; raised before any node runs."""
+
+
+class DuplicateNodeError(PipelineError):
+    pass
+
+
+class UnknownNodeError(PipelineError):
+    pass
+
+
+class UnknownPortError(PipelineError):
+    pass
+
+
+class UnwiredInputError(PipelineError):
+    pass
+
+
+class DuplicateSourceError(PipelineError):
+    pass
+
+
+class CycleError(PipelineError):
+    pass
+
+
+class SpecError(PipelineError):
+    """A pipeline file is malformed; the message starts with `file:line:column`."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 column: int | None = None) -> None:
+        where = ":".join(str(p) for p in (file, line, column) if p is not None)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.file, self.line, self.column = file, line, column
+
+
+class InputError(LlmkitError):
+    """A run's inputs do not match the pipeline's declared inputs."""
+
+
+class NodeError(LlmkitError):
+    """Node `node` failed for run `run` because of `cause`."""
+
+    def __init__(self, node: str, cause: BaseException, run: int | None = None) -> None:
+        self.node, self.cause, self.run = node, cause, run
+        detail = str(cause) or type(cause).__name__
+        super().__init__(f"node '{node}' failed: {type(cause).__name__}: {detail}")
+
+    def __reduce__(self):  # keep the error picklable across processes (Dask workers)
+        return (type(self), (self.node, self.cause, self.run))
+
+
+class RetryableError(LlmkitError):
+    """Raise from a node to have the call retried per its retry policy.
+
+    `retry_after` (seconds), when given, replaces the computed backoff for the next attempt.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BackendError(LlmkitError):
+    """A backend refused or could not be reached for a reason that is not one item's fault.
+
+    The scheduler does not bisect a failed batch on this error: every half would fail too.
+    """
+
+
+class CacheError(LlmkitError):
+    """A cache store cannot be opened or used (the message names the location)."""
+
+
+class MissingExtraError(LlmkitError, ImportError):
+    """An optional dependency is missing; the message says which extra installs it."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def require_extra(module: str, extra: str):
+    """Import `module`, or raise MissingExtraError telling which llmkit extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{module} is not installed: pip install 'llmkit[{extra}]'"
+        ) from exc

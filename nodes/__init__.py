@@ -1,0 +1,1 @@
+"""The llmkit node library: loaders, splitters, embedders, indexes, generators."""
