@@ -1,0 +1,1 @@
+"""Cache backends, one module each, all implementing `base.CacheStore`."""

@@ -1,0 +1,29 @@
+"""What a running pipeline reports as it goes: for `astream`, progress bars and profiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["node_started", "node_finished", "token", "run_finished", "result"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened.
+
+    - node_started / node_finished: a call of `node` on `size` items of `runs`; finished
+      events carry `seconds` and, when the call failed for some items, `errors`;
+    - token: a piece of streamed text from `node` for run `runs[0]` (in `data`);
+    - run_finished: run `runs[0]` is done (`data`: its outputs or its error);
+    - result: the last event of `astream`, `data` holding the outputs.
+    """
+
+    kind: Kind
+    node: str | None = None
+    runs: tuple[int, ...] = ()
+    size: int = 0
+    seconds: float = 0.0
+    errors: int = 0
+    cached: int = 0
+    data: Any = None

@@ -1,0 +1,296 @@
+"""Pipelines: named nodes, their wiring, pipeline inputs and outputs, validated as a DAG.
+
+Wiring names a source for each input port: a pipeline input (`"question"`) or another
+node's output (`"embed.vector"`). Validation happens once, before the first run, never per
+value; it compiles the pipeline into an immutable `Plan` that the scheduler executes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from llmkit.errors import (
+    CycleError,
+    DuplicateNodeError,
+    DuplicateSourceError,
+    PipelineError,
+    UnknownNodeError,
+    UnknownPortError,
+    UnwiredInputError,
+    did_you_mean,
+)
+from llmkit.node import Node
+
+if TYPE_CHECKING:
+    from llmkit.cache.stores.base import CacheStore
+    from llmkit.events import Event
+
+__all__ = ["Pipeline", "Plan", "PlanNode"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+INPUT = -1  # source index of a pipeline input
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    """A node as the scheduler sees it: where each input comes from, who comes next."""
+
+    index: int
+    name: str
+    node: Node
+    #: (input port, source node index or INPUT, source port or pipeline input name)
+    sources: tuple[tuple[str, int, str], ...]
+    defaults: Mapping[str, Any]
+    successors: tuple[int, ...]
+    n_upstream: int
+    #: output ports that downstream nodes or pipeline outputs read
+    needed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated pipeline in topological order."""
+
+    name: str
+    inputs: tuple[str, ...]
+    nodes: tuple[PlanNode, ...]
+    outputs: tuple[tuple[str, int, str], ...]  # (output name, source index or INPUT, port)
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PipelineError(
+            f"invalid {kind} name {name!r}: use letters, digits, '_' or '-', not starting "
+            "with a digit (a '.' separates a node from its port)")
+
+
+class Pipeline:
+    """A DAG of named nodes. Build with `add`/`connect`/`outputs`, run with `run*`."""
+
+    def __init__(self, name: str = "pipeline", inputs: Iterable[str] | Mapping[str, Any] = (),
+                 *, description: str = "") -> None:
+        self.name = name
+        self.description = description
+        self.inputs: dict[str, Any] = (
+            dict(inputs) if isinstance(inputs, Mapping) else {i: Any for i in inputs})
+        for input_name in self.inputs:
+            _check_name("pipeline input", input_name)
+        self.nodes: dict[str, Node] = {}
+        self.wiring: dict[str, dict[str, str]] = {}
+        self._outputs: dict[str, str] | None = None
+        self._plan: Plan | None = None
+
+    # -- building ------------------------------------------------------------------------
+    def add(self, name: str, node: Node, **wiring: str) -> Pipeline:
+        """Add `node` as `name`, wiring its input ports: `port="source"`; returns self."""
+        _check_name("node", name)
+        if name in self.nodes:
+            raise DuplicateNodeError(f"a node named '{name}' is already in the pipeline")
+        if not isinstance(node, Node):
+            raise PipelineError(f"node '{name}' is a {type(node).__name__}, not an llmkit Node")
+        self.nodes[name] = node
+        self.wiring[name] = {}
+        for port, source in wiring.items():
+            self.connect(source, f"{name}.{port}")
+        self._plan = None
+        return self
+
+    def connect(self, source: str, target: str) -> Pipeline:
+        """Wire `source` ("input" or "node.port") into `target` ("node.port"); returns self."""
+        node_name, _, port = target.partition(".")
+        if node_name not in self.nodes:
+            raise UnknownNodeError(
+                f"cannot wire into '{target}': no node '{node_name}'"
+                f"{did_you_mean(node_name, self.nodes)}")
+        node = self.nodes[node_name]
+        if port not in node.inputs:
+            raise UnknownPortError(
+                f"node '{node_name}' has no input port '{port}'{did_you_mean(port, node.inputs)}"
+                f"; its inputs are: {', '.join(node.inputs) or 'none'}")
+        if port in self.wiring[node_name]:
+            raise DuplicateSourceError(
+                f"input '{target}' is wired twice: from '{self.wiring[node_name][port]}' "
+                f"and from '{source}'")
+        if not isinstance(source, str):
+            raise PipelineError(f"the source of '{target}' must be a string, not {source!r}")
+        self.wiring[node_name][port] = source
+        self._plan = None
+        return self
+
+    def outputs(self, **mapping: str) -> Pipeline:
+        """Declare the pipeline's outputs: `answer="generate.answer"`; returns self."""
+        for output_name in mapping:
+            _check_name("output", output_name)
+        self._outputs = dict(mapping)
+        self._plan = None
+        return self
+
+    @property
+    def output_map(self) -> dict[str, str]:
+        """Declared outputs, or by default every output port of every sink node."""
+        if self._outputs is not None:
+            return dict(self._outputs)
+        sinks = [n for n in self.nodes if not any(
+            src.partition(".")[0] == n for w in self.wiring.values() for src in w.values())]
+        ports = [(n, p) for n in sinks for p in self.nodes[n].outputs]
+        unique = len({p for _, p in ports}) == len(ports)
+        return {(p if unique else f"{n}.{p}"): f"{n}.{p}" for n, p in ports}
+
+    # -- validation ----------------------------------------------------------------------
+    def _resolve(self, source: str, where: str) -> tuple[int | str, str]:
+        """(node name or INPUT, port) for a source reference, or a clear error."""
+        if "." not in source:
+            if source in self.inputs:
+                return INPUT, source
+            choices = list(self.inputs) + [f"{n}.{p}" for n, node in self.nodes.items()
+                                           for p in node.outputs]
+            raise UnknownNodeError(
+                f"{where} reads '{source}', which is neither a pipeline input nor a node "
+                f"output{did_you_mean(source, choices)}")
+        node_name, _, port = source.partition(".")
+        if node_name not in self.nodes:
+            raise UnknownNodeError(
+                f"{where} reads '{source}', but there is no node '{node_name}'"
+                f"{did_you_mean(node_name, self.nodes)}")
+        outputs = self.nodes[node_name].outputs
+        if port not in outputs:
+            raise UnknownPortError(
+                f"{where} reads '{source}', but node '{node_name}' has no output '{port}'"
+                f"{did_you_mean(port, outputs)}; its outputs are: {', '.join(outputs) or 'none'}")
+        return node_name, port
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The nodes and their edges (`ports` attribute: list of (source port, target port))."""
+        g = nx.DiGraph()
+        for name in self.nodes:
+            g.add_node(name)
+        for name, wiring in self.wiring.items():
+            for port, source in wiring.items():
+                src, src_port = self._resolve(source, f"input '{name}.{port}'")
+                if src == INPUT:
+                    continue
+                if not g.has_edge(src, name):
+                    g.add_edge(src, name, ports=[])
+                g.edges[src, name]["ports"].append((src_port, port))
+        return g
+
+    def validate(self) -> Plan:
+        """Check the pipeline and compile it; raises a `PipelineError` subclass naming the
+        node and port at fault."""
+        if self._plan is not None:
+            return self._plan
+        for name, node in self.nodes.items():
+            for port in node.inputs:
+                if port not in self.wiring[name] and port not in node.defaults:
+                    raise UnwiredInputError(
+                        f"input '{name}.{port}' is required but nothing is wired to it")
+        g = self.graph
+        try:
+            cycle = nx.find_cycle(g)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+            raise CycleError(f"the pipeline has a cycle: {path}")
+        outputs = self.output_map
+        resolved_outputs = {k: self._resolve(v, f"output '{k}'") for k, v in outputs.items()}
+        position = {name: i for i, name in enumerate(self.nodes)}
+        order = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
+        index = {name: i for i, name in enumerate(order)}
+        needed: dict[str, set[str]] = {name: set() for name in order}
+        for src, port in resolved_outputs.values():
+            if src != INPUT:
+                needed[src].add(port)  # type: ignore[index]
+        for u, _, ports in g.edges(data="ports"):
+            needed[u].update(p for p, _ in ports)
+        plan_nodes = []
+        for name in order:
+            node = self.nodes[name]
+            sources = []
+            for port, source in self.wiring[name].items():
+                src, src_port = self._resolve(source, f"input '{name}.{port}'")
+                sources.append((port, INPUT if src == INPUT else index[src], src_port))
+            plan_nodes.append(PlanNode(
+                index=index[name], name=name, node=node, sources=tuple(sources),
+                defaults={k: v for k, v in node.defaults.items() if k not in self.wiring[name]},
+                successors=tuple(sorted(index[s] for s in g.successors(name))),
+                n_upstream=g.in_degree(name), needed=tuple(sorted(needed[name]))))
+        self._plan = Plan(
+            name=self.name, inputs=tuple(self.inputs), nodes=tuple(plan_nodes),
+            outputs=tuple((k, INPUT if s == INPUT else index[s], p)  # type: ignore[index]
+                          for k, (s, p) in resolved_outputs.items()))
+        return self._plan
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, inputs: Mapping[str, Any] | None = None, /, *,
+            cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Run once and return the outputs; raises `NodeError` when a node fails."""
+        from llmkit import runner
+
+        return runner.run_sync(self.arun, _one(inputs, kwargs), cache=cache)
+
+    async def arun(self, inputs: Mapping[str, Any] | None = None, /, *,
+                   cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Async `run`."""
+        results = await self.arun_many([_one(inputs, kwargs)], cache=cache, on_error="raise")
+        return results[0]  # type: ignore[return-value]
+
+    def run_many(self, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
+        """Run every input, micro-batched and concurrently; results in input order.
+
+        Options: `on_error="raise"` (default) or `"return"` (a failed run's place holds its
+        `NodeError`), `cache=` a cache store, `window=` runs in flight (default 1024),
+        `profile=` a `Profile` to fill with per-node statistics.
+        """
+        from llmkit import runner
+
+        return runner.run_sync(self.arun_many, inputs, **options)
+
+    async def arun_many(self, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
+        """Async `run_many`."""
+        from llmkit import runner
+
+        return await runner.collect(self.validate(), inputs, **options)
+
+    def iter_many(self, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = True,
+                  **options: Any) -> Iterator[Any]:
+        """Stream results of many runs with flat memory: in input order, or as completed
+        (`ordered=False`, yielding `(index, result)` pairs)."""
+        from llmkit import runner
+
+        return runner.iterate(self.validate(), inputs, ordered=ordered, **options)
+
+    @asynccontextmanager
+    async def astream_many(self, inputs: Iterable[Mapping[str, Any]] | Any, *,
+                           ordered: bool = True, **options: Any) -> AsyncIterator[Any]:
+        """`async with p.astream_many(inputs) as results: async for r in results: ...`"""
+        from llmkit import runner
+
+        async with runner.stream(self.validate(), inputs, ordered=ordered,
+                                 **options) as results:
+            yield results
+
+    async def astream(self, inputs: Mapping[str, Any] | None = None, /, *,
+                      cache: CacheStore | None = None, **kwargs: Any) -> AsyncIterator[Event]:
+        """Run once, yielding events as they happen (node started/finished, tokens); the last
+        event (`kind="result"`) carries the outputs."""
+        from llmkit import runner
+
+        async for event in runner.events(self.validate(), _one(inputs, kwargs), cache=cache):
+            yield event
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"
+
+
+def _one(inputs: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(inputs or {})
+    merged.update(kwargs)
+    return merged

@@ -1,0 +1,293 @@
+"""The node contract: named input ports, named output ports, static params, and one of two
+methods that do the work.
+
+A node subclasses `Node`, declares `inputs` and `outputs` (port name → type, for humans and
+docs; values are never checked at run time), takes its params in `__init__`, and implements
+
+- `run(**inputs) -> dict` — one item at a time, or
+- `run_batch(items: list[dict]) -> list[dict]` — a micro-batch of items of many concurrent
+  runs, returning one output dict per item, same length and order.
+
+Either may be `async def`. Sync methods run in a worker thread unless `inline=True` (for
+trivial work, where a thread hop costs more than the work). Optional input ports are listed
+in `defaults` with the value they take when nothing is wired to them.
+
+Per-node `Settings` (batch size, wait, concurrency, retry, timeout, cache) have class-level
+defaults, can be overridden per instance with `node.configure(...)`, and from YAML.
+
+A node's `fingerprint` identifies what it computes: its type, `version`, and params minus
+secrets (params named like `api_key`). Resources among the params (an index, a model client)
+contribute through their `llmkit_fingerprint()`, so a cache misses after an index changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import inspect
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from llmkit.secrets import without_secrets
+
+__all__ = ["FunctionNode", "Node", "Retry", "Settings", "node"]
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How a failing call is retried: `attempts` in all, exponential backoff with jitter.
+
+    Errors retried: `llmkit.errors.RetryableError` (honouring its `retry_after`), timeouts,
+    and any exception type listed in `on`.
+    """
+
+    attempts: int = 1
+    backoff: float = 0.2
+    max_backoff: float = 20.0
+    jitter: float = 0.25
+    on: tuple[type[BaseException], ...] = ()
+
+    def retries(self, exc: BaseException, attempt: int) -> bool:
+        """True when attempt number `attempt` (1-based) failed with `exc` and may be retried."""
+        from llmkit.errors import RetryableError
+
+        return attempt < self.attempts and isinstance(exc, (RetryableError, TimeoutError, *self.on))
+
+    def delay(self, exc: BaseException, attempt: int) -> float:
+        """Seconds to wait before attempt `attempt + 1`."""
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), self.max_backoff)
+        base = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+        return base * (1 + self.jitter * (2 * random.random() - 1))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the scheduler treats a node. `None` means "the node kind's default".
+
+    - max_batch: items per `run_batch` call;
+    - max_wait_ms: how long a partial batch may wait for more items, from its first item;
+    - concurrency: calls in flight at once (default 64 for async nodes, 4 for sync ones);
+    - retry: the `Retry` policy; timeout: seconds per call;
+    - cache: whether results are cached (default: on when the node is deterministic);
+    - cache_ttl: seconds a cached result lives;
+    - inline: run a sync node in the event loop itself, without a worker thread.
+    """
+
+    max_batch: int = 32
+    max_wait_ms: float = 5.0
+    concurrency: int | None = None
+    retry: Retry = field(default_factory=Retry)
+    timeout: float | None = None
+    cache: bool | None = None
+    cache_ttl: float | None = None
+    inline: bool = False
+
+
+def _overrides(cls: type, name: str) -> bool:
+    return getattr(cls, name) is not getattr(Node, name)
+
+
+class Node:
+    """Base class of every node; see the module docstring for the contract."""
+
+    inputs: ClassVar[Mapping[str, Any]] = {}
+    outputs: ClassVar[Mapping[str, Any]] = {}
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    version: ClassVar[str] = "1"
+    settings: Settings = Settings()
+    #: False for nodes whose output is not a function of their input (sampling LLMs).
+    deterministic: bool = True
+
+    _params: dict[str, Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Node:
+        # Record the constructor's arguments (with defaults applied) as the node's params,
+        # so fingerprints and YAML round-trips never depend on attribute naming conventions.
+        self = super().__new__(cls)
+        if cls.__init__ is object.__init__:
+            self._params = {}
+            return self
+        signature = inspect.signature(cls.__init__)
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        self._params = {
+            name: value for name, value in list(bound.arguments.items())[1:]
+            if signature.parameters[name].kind not in variadic
+        }
+        return self
+
+    # -- the work ------------------------------------------------------------------------
+    def run(self, **inputs: Any) -> dict[str, Any]:
+        """Compute the outputs of one item."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither run nor run_batch")
+
+    def run_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Compute the outputs of a micro-batch of items, same length and order."""
+        raise NotImplementedError
+
+    # -- description ---------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments this node was built with (defaults applied)."""
+        return dict(self._params)
+
+    @property
+    def type_name(self) -> str:
+        """Short registry name when registered, else `module:QualName`."""
+        from llmkit.registry import type_name_of
+
+        return type_name_of(type(self))
+
+    @classmethod
+    def is_batch(cls) -> bool:
+        return _overrides(cls, "run_batch")
+
+    @classmethod
+    def is_async(cls) -> bool:
+        method = cls.run_batch if cls.is_batch() else cls.run
+        return inspect.iscoroutinefunction(method)
+
+    def configure(self, **settings: Any) -> Node:
+        """Override scheduler settings on this instance (`max_batch=256`, ...); returns self."""
+        unknown = set(settings) - {f.name for f in dataclasses.fields(Settings)}
+        if unknown:
+            from llmkit.errors import did_you_mean
+
+            name = sorted(unknown)[0]
+            choices = [f.name for f in dataclasses.fields(Settings)]
+            raise TypeError(f"unknown node setting '{name}'{did_you_mean(name, choices)}")
+        self.settings = dataclasses.replace(self.settings, **settings)
+        return self
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether results are cached: the `cache` setting, else whether deterministic."""
+        return self.settings.cache if self.settings.cache is not None else self.deterministic
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies this node's computation: type, version, params without secrets."""
+        cls = type(self)
+        return {
+            "type": f"{cls.__module__}:{cls.__qualname__}",
+            "version": self.version,
+            "params": without_secrets(self._params),
+        }
+
+    @functools.cached_property
+    def fingerprint(self) -> bytes:
+        """16-byte hash of `describe()`; resources contribute their own fingerprints."""
+        from llmkit.cache.keys import hash_value
+
+        return hash_value(self.describe())
+
+    def __repr__(self) -> str:
+        from llmkit.secrets import redact
+
+        args = ", ".join(f"{k}={v!r}" for k, v in redact(self._params).items())
+        return f"{type(self).__name__}({args})"
+
+
+class FunctionNode(Node):
+    """A node made from a function by `@node`; its parameters are its input ports."""
+
+    def __init__(self, fn: Callable[..., Any], outputs: str | tuple[str, ...], batch: bool,
+                 version: str) -> None:
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        self.fn = fn
+        self.batch = batch
+        self.single = isinstance(outputs, str)
+        self._output_names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+        params = inspect.signature(fn).parameters.values()
+        self._input_names = tuple(p.name for p in params)
+        self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        self._is_async = inspect.iscoroutinefunction(fn)
+        self.version = version  # type: ignore[misc]
+
+    # Ports are per instance here, not per class.
+    @property  # type: ignore[override]
+    def inputs(self) -> dict[str, Any]:
+        return {name: Any for name in self._input_names}
+
+    @property  # type: ignore[override]
+    def outputs(self) -> dict[str, Any]:
+        return {name: Any for name in self._output_names}
+
+    @property  # type: ignore[override]
+    def defaults(self) -> dict[str, Any]:
+        return self._defaults
+
+    def is_batch(self) -> bool:  # type: ignore[override]
+        return self.batch
+
+    def is_async(self) -> bool:  # type: ignore[override]
+        return self._is_async
+
+    @property
+    def type_name(self) -> str:
+        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+    def describe(self) -> dict[str, Any]:
+        code = self.fn.__code__
+        return {
+            "type": self.type_name,
+            "version": self.version,
+            # The compiled body: editing the function invalidates its cached results.
+            "code": hashlib.blake2b(code.co_code + repr(code.co_consts).encode(),
+                                    digest_size=16).digest(),
+            "outputs": list(self._output_names),
+        }
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"node({self.fn.__qualname__})"
+
+    # The scheduler calls these; they adapt the function's plain values to output dicts.
+    def run(self, **inputs: Any) -> Any:  # type: ignore[override]
+        if self._is_async:
+            return self._arun(inputs)
+        return self._wrap(self.fn(**inputs))
+
+    async def _arun(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return self._wrap(await self.fn(**inputs))
+
+    def run_batch(self, items: list[dict[str, Any]]) -> Any:  # type: ignore[override]
+        columns = {name: [item[name] for item in items] for name in items[0]} if items else {}
+        if self._is_async:
+            return self._arun_batch(columns, len(items))
+        return self._unwrap_batch(self.fn(**columns), len(items))
+
+    async def _arun_batch(self, columns: dict[str, list[Any]], n: int) -> list[dict[str, Any]]:
+        return self._unwrap_batch(await self.fn(**columns), n)
+
+    def _wrap(self, value: Any) -> dict[str, Any]:
+        return {self._output_names[0]: value} if self.single else value
+
+    def _unwrap_batch(self, value: Any, n: int) -> list[dict[str, Any]]:
+        if self.single:
+            return [{self._output_names[0]: v} for v in value]
+        return [{name: value[name][i] for name in self._output_names} for i in range(n)]
+
+
+def node(fn: Callable[..., Any] | None = None, *, outputs: str | tuple[str, ...] = "output",
+         batch: bool = False, version: str = "1", **settings: Any) -> Any:
+    """Make a node from a function; its parameters become input ports.
+
+    `outputs="name"` (one output): the function returns the value itself. `outputs=("a",
+    "b")`: it returns a dict with those keys. `batch=True`: each parameter receives a list
+    (one element per item) and the function returns a list of values (one output) or a dict
+    of lists. Scheduler settings (`max_batch=...`, `inline=True`, ...) may follow.
+    """
+
+    def make(f: Callable[..., Any]) -> FunctionNode:
+        made = FunctionNode(f, outputs, batch, version)
+        return made.configure(**settings) if settings else made  # type: ignore[return-value]
+
+    return make(fn) if fn is not None else make

@@ -1,0 +1,276 @@
+"""The scheduler: moves the items of many concurrent runs through one plan.
+
+State. A *run* is one set of pipeline inputs. Per run the scheduler holds the outputs of its
+finished nodes, per node the number of upstream nodes still unfinished (`waiting`), how many
+nodes remain, which nodes it has reached, and its error once failed. Per node it holds:
+
+- ready: runs whose inputs for the node are all available (a FIFO queue);
+- in_flight: calls started and not finished, never more than the node's `concurrency`;
+- unarrived: admitted, unfailed runs that have not reached the node yet.
+
+Policy. The driver's loop calls `dispatch` to start every call that may start, then sleeps
+(`wait`) until a call finishes, a run is admitted, or a partial batch's wait runs out:
+
+- a run reaches a node when its last upstream node finishes (source nodes: at admission);
+- a batchable node flushes up to `max_batch` ready runs when it holds `max_batch`, when no
+  admitted run can still reach it (`unarrived == 0`: a `run_many` of 100 inputs makes one
+  call, with no timer wait), or `max_wait_ms` after its first ready run queued;
+- other nodes start at once: async ones one call per run; sync ones one worker-thread hop
+  for several runs; inline ones inside the loop itself;
+- a finished call hands each run its outputs (or fails the run: the other runs go on) and
+  makes the runs that now have all inputs of a successor ready for it.
+
+Values are passed by reference and never copied or checked, except that a node must return
+the output ports its successors read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from math import ceil, inf
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from llmkit.calls import CallRunner, Outcome
+from llmkit.errors import NodeError
+from llmkit.events import Event
+from llmkit.graph import INPUT, Plan, PlanNode
+from llmkit.stats import Profile
+
+__all__ = ["Run", "Scheduler"]
+
+ASYNC_CONCURRENCY = 64
+SYNC_CONCURRENCY = 4
+
+
+class Run:
+    """One run's progress through the plan."""
+
+    __slots__ = ("error", "index", "inputs", "outs", "reached", "remaining", "waiting")
+
+    def __init__(self, index: int, inputs: dict[str, Any], plan: Plan,
+                 waiting: list[int]) -> None:
+        self.index = index
+        self.inputs = inputs
+        self.outs: list[Any] = [None] * len(plan.nodes)
+        self.waiting = waiting
+        self.remaining = len(plan.nodes)
+        self.reached = bytearray(len(plan.nodes))
+        self.error: NodeError | None = None
+
+    def outputs(self, plan: Plan) -> dict[str, Any]:
+        return {name: self.inputs[port] if src == INPUT else self.outs[src][port]
+                for name, src, port in plan.outputs}
+
+
+class _NodeState:
+    """The scheduler's view of one node."""
+
+    __slots__ = ("batch", "caller", "first_at", "in_flight", "inline", "is_async", "limit",
+                 "max_batch", "max_wait", "name", "plan", "ready", "stats", "unarrived")
+
+    def __init__(self, plan_node: PlanNode, stats: Any) -> None:
+        node, settings = plan_node.node, plan_node.node.settings
+        self.plan = plan_node
+        self.name = plan_node.name
+        self.batch = node.is_batch()
+        self.is_async = node.is_async()
+        # Inline runs skip retries and timeouts: those need a task to sleep or cancel in.
+        self.inline = (settings.inline and not self.is_async and settings.timeout is None
+                       and settings.retry.attempts <= 1)
+        self.limit = settings.concurrency or (
+            ASYNC_CONCURRENCY if self.is_async else SYNC_CONCURRENCY)
+        self.max_batch = max(1, settings.max_batch)
+        self.max_wait = settings.max_wait_ms / 1000
+        self.caller = CallRunner(node, self.limit)
+        self.ready: deque[Run] = deque()
+        self.first_at = 0.0
+        self.in_flight = 0
+        self.unarrived = 0
+        self.stats = stats
+
+
+class Scheduler:
+    """Executes admitted runs, starting their calls as tasks of a task group; reports each
+    finished run (outputs or error) to `on_done`. The owner's loop alternates `dispatch`
+    and `wait`."""
+
+    def __init__(self, plan: Plan, *, on_done: Callable[[Run], None],
+                 profile: Profile | None = None,
+                 emit: Callable[[Event], None] | None = None) -> None:
+        self.plan = plan
+        self.on_done = on_done
+        self.emit = emit
+        profile = profile if profile is not None else Profile()
+        self.nodes = [_NodeState(pn, profile.node(pn.name)) for pn in plan.nodes]
+        self._upstream = [pn.n_upstream for pn in plan.nodes]
+        self._sources = [ns for ns in self.nodes if ns.plan.n_upstream == 0]
+        self._wake = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._deadline = inf
+
+    def bind(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start calls as tasks of `tg`."""
+        self._tg = tg
+
+    # -- entering runs --------------------------------------------------------------------
+    def admit(self, index: int, inputs: dict[str, Any]) -> None:
+        """Start a run; its source nodes see it at once. Call `notify` after admitting."""
+        run = Run(index, inputs, self.plan, list(self._upstream))
+        for ns in self.nodes:
+            ns.unarrived += 1
+        if not self.nodes:
+            self.on_done(run)
+        for ns in self._sources:
+            self._arrive(run, ns)
+
+    @property
+    def busy(self) -> bool:
+        """True while any call is in flight."""
+        return any(ns.in_flight for ns in self.nodes)
+
+    def notify(self) -> None:
+        """Wake the loop: something changed outside it."""
+        self._wake.set()
+
+    # -- the loop -------------------------------------------------------------------------
+    async def wait(self) -> None:
+        """Sleep until `notify`, a finished call, or the next partial batch falls due."""
+        if self._wake.is_set():
+            await anyio.lowlevel.checkpoint()
+        elif self._deadline == inf:
+            await self._wake.wait()
+        else:
+            with anyio.move_on_after(max(0.0, self._deadline - time.monotonic())):
+                await self._wake.wait()
+        self._wake = anyio.Event()
+
+    def dispatch(self) -> None:
+        """Start every call that may start now; note when a waiting batch falls due."""
+        deadline = inf
+        now = time.monotonic()
+        for ns in self.nodes:
+            ready = ns.ready
+            while ready and ns.in_flight < ns.limit:
+                if ns.batch:
+                    if len(ready) < ns.max_batch and ns.unarrived > 0:
+                        due = ns.first_at + ns.max_wait
+                        if now < due:
+                            deadline = min(deadline, due)
+                            break
+                    take = ns.max_batch
+                elif ns.inline:
+                    take = len(ready)
+                elif ns.is_async:
+                    take = 1
+                else:  # sync: share the ready runs among the free worker threads
+                    take = ceil(len(ready) / (ns.limit - ns.in_flight))
+                runs = [ready.popleft() for _ in range(min(take, len(ready)))]
+                if ready:
+                    ns.first_at = now
+                runs = [r for r in runs if r.error is None]
+                if not runs:
+                    continue
+                if ns.inline:
+                    self._run_inline(ns, runs)
+                else:
+                    ns.in_flight += 1
+                    self._tg.start_soon(self._call, ns, runs)  # type: ignore[union-attr]
+        self._deadline = deadline
+
+    # -- calls ----------------------------------------------------------------------------
+    def _inputs(self, ns: _NodeState, run: Run) -> dict[str, Any]:
+        args = dict(ns.plan.defaults) if ns.plan.defaults else {}
+        outs = run.outs
+        for port, src, src_port in ns.plan.sources:
+            args[port] = run.inputs[src_port] if src == INPUT else outs[src][src_port]
+        return args
+
+    async def _call(self, ns: _NodeState, runs: list[Run]) -> None:
+        if self.emit:
+            self.emit(Event("node_started", ns.name, tuple(r.index for r in runs), len(runs)))
+        started = time.monotonic()
+        try:
+            outcomes = await ns.caller.call([self._inputs(ns, r) for r in runs])
+        finally:
+            ns.in_flight -= 1
+            self._wake.set()
+        self._finish_call(ns, runs, outcomes, time.monotonic() - started)
+
+    def _run_inline(self, ns: _NodeState, runs: list[Run]) -> None:
+        node = ns.plan.node
+        if self.emit:
+            self.emit(Event("node_started", ns.name, tuple(r.index for r in runs), len(runs)))
+        started = time.monotonic()
+        outcomes: list[Outcome]
+        if ns.batch:
+            try:
+                outcomes = node.run_batch([self._inputs(ns, r) for r in runs])
+            except Exception as exc:
+                outcomes = [exc] * len(runs)
+        else:
+            run = node.run
+            outcomes = []
+            for r in runs:
+                try:
+                    outcomes.append(run(**self._inputs(ns, r)))
+                except Exception as exc:
+                    outcomes.append(exc)
+        self._finish_call(ns, runs, outcomes, time.monotonic() - started)
+
+    def _finish_call(self, ns: _NodeState, runs: list[Run], outcomes: list[Outcome],
+                     seconds: float) -> None:
+        errors = 0
+        for run, outcome in zip(runs, outcomes, strict=True):
+            if not self._complete(ns, run, outcome):
+                errors += 1
+        ns.stats.record_call(len(runs), seconds, errors)
+        if self.emit:
+            self.emit(Event("node_finished", ns.name, tuple(r.index for r in runs), len(runs),
+                            seconds, errors))
+
+    def _complete(self, ns: _NodeState, run: Run, out: Any) -> bool:
+        """Give `run` the outputs of node `ns`; False when the node failed for it."""
+        if run.error is not None:
+            return True
+        if isinstance(out, Exception) or not isinstance(out, dict):
+            self._fail(run, NodeError(ns.name, out if isinstance(out, Exception) else TypeError(
+                f"returned {type(out).__name__}, not a dict of outputs"), run.index))
+            return False
+        for port in ns.plan.needed:
+            if port not in out:
+                self._fail(run, NodeError(ns.name, KeyError(
+                    f"returned no output '{port}' (it returned: {', '.join(out) or 'nothing'})"),
+                    run.index))
+                return False
+        run.outs[ns.plan.index] = out
+        run.remaining -= 1
+        waiting = run.waiting
+        for s in ns.plan.successors:
+            waiting[s] -= 1
+            if waiting[s] == 0:
+                self._arrive(run, self.nodes[s])
+        if run.remaining == 0:
+            self.on_done(run)
+        return True
+
+    def _arrive(self, run: Run, ns: _NodeState) -> None:
+        run.reached[ns.plan.index] = 1
+        ns.unarrived -= 1
+        if not ns.ready:
+            ns.first_at = time.monotonic()
+        ns.ready.append(run)
+
+    def _fail(self, run: Run, error: NodeError) -> None:
+        run.error = error
+        self._wake.set()  # nodes that no longer wait for this run may flush now
+        for ns in self.nodes:
+            if not run.reached[ns.plan.index]:
+                run.reached[ns.plan.index] = 1
+                ns.unarrived -= 1
+        self.on_done(run)

@@ -1,0 +1,68 @@
+"""The sync facade: one background loop for every call, usable inside a running loop."""
+
+import asyncio
+import gc
+import threading
+
+from llmkit.graph import Pipeline
+from llmkit.node import Node
+
+
+class LoopSpy(Node):
+    inputs = {"x": int}
+    outputs = {"x": int}
+
+    def __init__(self):
+        self.loops = set()
+
+    async def run(self, x):
+        self.loops.add(id(asyncio.get_running_loop()))
+        return {"x": x}
+
+
+def test_a_thousand_sync_runs_use_one_event_loop():
+    spy = LoopSpy()
+    p = Pipeline(inputs=["x"]).add("s", spy, x="x")
+    threads_before = threading.active_count()
+    assert [p.run(x=i)["x"] for i in range(1000)] == list(range(1000))
+    assert len(spy.loops) == 1
+    assert threading.active_count() <= threads_before + 1  # at most the loop's own thread
+
+
+def test_run_works_inside_a_running_loop():
+    p = Pipeline(inputs=["x"]).add("s", LoopSpy(), x="x")
+
+    async def notebook_cell():
+        return p.run(x=7)
+
+    assert asyncio.run(notebook_cell()) == {"x": 7}
+
+
+def test_iter_many_streams_with_a_bounded_window():
+    pulled = 0
+    window = 32
+
+    def inputs():
+        nonlocal pulled
+        for i in range(5000):
+            pulled += 1
+            yield {"x": i}
+
+    p = Pipeline(inputs=["x"]).add("s", LoopSpy(), x="x")
+    consumed = 0
+    worst = 0
+    for result in p.iter_many(inputs(), window=window):
+        assert result == {"x": consumed}
+        consumed += 1
+        worst = max(worst, pulled - consumed)
+    assert consumed == 5000
+    assert worst <= window
+
+
+def test_stopping_iteration_early_cancels_the_rest():
+    p = Pipeline(inputs=["x"]).add("s", LoopSpy(), x="x")
+    it = p.iter_many({"x": i} for i in range(10_000))
+    assert next(it) == {"x": 0}
+    it.close()
+    gc.collect()
+    assert p.run(x=1) == {"x": 1}  # the loop is still healthy
