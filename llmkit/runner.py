@@ -54,10 +54,10 @@ class Driver:
         self.window = window
         self.ordered = ordered
         self.on_error = on_error
-        self.cache = cache
         self.error: LlmkitError | None = None
         self._emit = emit
-        self.scheduler = Scheduler(plan, on_done=self._done, profile=profile, emit=emit)
+        self.scheduler = Scheduler(plan, on_done=self._done, profile=profile, cache=cache,
+                                   emit=emit)
         self._required = frozenset(plan.inputs)
         self._in_window = 0
         self._admitted = 0

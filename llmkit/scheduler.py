@@ -20,6 +20,13 @@ Policy. The driver's loop calls `dispatch` to start every call that may start, t
 - a finished call hands each run its outputs (or fails the run: the other runs go on) and
   makes the runs that now have all inputs of a successor ready for it.
 
+Cache. With a store, a cacheable node's arriving run first gets an item key. A run whose key
+is already being looked up or computed at the node waits for that one (single-flight);
+otherwise its key joins the node's pending lookups, made in one `get_many` per dispatch.
+Hits finish at once, misses become ready, and a finished call writes its results in one
+`set_many`. Until its lookup resolves, a run still counts as unarrived, so batches wait
+for it.
+
 Values are passed by reference and never copied or checked, except that a node must return
 the output ports its successors read.
 """
@@ -30,17 +37,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from math import ceil, inf
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from llmkit.cache.keys import item_key
 from llmkit.calls import CallRunner, Outcome
 from llmkit.errors import NodeError
 from llmkit.events import Event
 from llmkit.graph import INPUT, Plan, PlanNode
+from llmkit.memo import MISS, NodeMemo, output_hash, value_hash
 from llmkit.stats import Profile
+
+if TYPE_CHECKING:
+    from llmkit.cache import CacheStore
 
 __all__ = ["Run", "Scheduler"]
 
@@ -51,7 +63,8 @@ SYNC_CONCURRENCY = 4
 class Run:
     """One run's progress through the plan."""
 
-    __slots__ = ("error", "index", "inputs", "outs", "reached", "remaining", "waiting")
+    __slots__ = ("error", "hashes", "index", "inputs", "keys", "outs", "reached", "remaining",
+                 "waiting")
 
     def __init__(self, index: int, inputs: dict[str, Any], plan: Plan,
                  waiting: list[int]) -> None:
@@ -62,6 +75,8 @@ class Run:
         self.remaining = len(plan.nodes)
         self.reached = bytearray(len(plan.nodes))
         self.error: NodeError | None = None
+        self.keys: list[bytes | None] | None = None  # item key per cached node
+        self.hashes: dict[str, bytes | None] | None = None  # hashes of pipeline inputs
 
     def outputs(self, plan: Plan) -> dict[str, Any]:
         return {name: self.inputs[port] if src == INPUT else self.outs[src][port]
@@ -71,10 +86,11 @@ class Run:
 class _NodeState:
     """The scheduler's view of one node."""
 
-    __slots__ = ("batch", "caller", "first_at", "in_flight", "inline", "is_async", "limit",
-                 "max_batch", "max_wait", "name", "plan", "ready", "stats", "unarrived")
+    __slots__ = ("batch", "caller", "first_at", "flights", "in_flight", "inline", "is_async",
+                 "limit", "max_batch", "max_wait", "memo", "name", "pending", "plan", "ready",
+                 "stats", "unarrived")
 
-    def __init__(self, plan_node: PlanNode, stats: Any) -> None:
+    def __init__(self, plan_node: PlanNode, stats: Any, memo: NodeMemo | None) -> None:
         node, settings = plan_node.node, plan_node.node.settings
         self.plan = plan_node
         self.name = plan_node.name
@@ -93,6 +109,9 @@ class _NodeState:
         self.in_flight = 0
         self.unarrived = 0
         self.stats = stats
+        self.memo = memo
+        self.pending: list[Run] = []  # runs whose cache lookup is still to be made
+        self.flights: dict[bytes, list[Run]] = {}  # key -> runs waiting for it, leader first
 
 
 class Scheduler:
@@ -101,13 +120,16 @@ class Scheduler:
     and `wait`."""
 
     def __init__(self, plan: Plan, *, on_done: Callable[[Run], None],
-                 profile: Profile | None = None,
+                 profile: Profile | None = None, cache: CacheStore | None = None,
                  emit: Callable[[Event], None] | None = None) -> None:
         self.plan = plan
         self.on_done = on_done
         self.emit = emit
         profile = profile if profile is not None else Profile()
-        self.nodes = [_NodeState(pn, profile.node(pn.name)) for pn in plan.nodes]
+        self.nodes = [
+            _NodeState(pn, profile.node(pn.name), NodeMemo.create(pn.name, pn.node, cache))
+            for pn in plan.nodes]
+        self.cached = any(ns.memo for ns in self.nodes)
         self._upstream = [pn.n_upstream for pn in plan.nodes]
         self._sources = [ns for ns in self.nodes if ns.plan.n_upstream == 0]
         self._wake = anyio.Event()
@@ -122,6 +144,9 @@ class Scheduler:
     def admit(self, index: int, inputs: dict[str, Any]) -> None:
         """Start a run; its source nodes see it at once. Call `notify` after admitting."""
         run = Run(index, inputs, self.plan, list(self._upstream))
+        if self.cached:
+            run.keys = [None] * len(self.nodes)
+            run.hashes = {}
         for ns in self.nodes:
             ns.unarrived += 1
         if not self.nodes:
@@ -155,6 +180,8 @@ class Scheduler:
         deadline = inf
         now = time.monotonic()
         for ns in self.nodes:
+            if ns.pending:
+                self._look_up(ns)
             ready = ns.ready
             while ready and ns.in_flight < ns.limit:
                 if ns.batch:
@@ -173,7 +200,7 @@ class Scheduler:
                 runs = [ready.popleft() for _ in range(min(take, len(ready)))]
                 if ready:
                     ns.first_at = now
-                runs = [r for r in runs if r.error is None]
+                runs = [r for r in runs if r.error is None or self._awaited(ns, r)]
                 if not runs:
                     continue
                 if ns.inline:
@@ -229,6 +256,8 @@ class Scheduler:
         for run, outcome in zip(runs, outcomes, strict=True):
             if not self._complete(ns, run, outcome):
                 errors += 1
+        if ns.memo is not None:
+            self._store(ns, runs, outcomes)
         ns.stats.record_call(len(runs), seconds, errors)
         if self.emit:
             self.emit(Event("node_finished", ns.name, tuple(r.index for r in runs), len(runs),
@@ -261,10 +290,104 @@ class Scheduler:
 
     def _arrive(self, run: Run, ns: _NodeState) -> None:
         run.reached[ns.plan.index] = 1
+        if ns.memo is not None:
+            key = self._item_key(ns, run)
+            if key is not None:
+                run.keys[ns.plan.index] = key  # type: ignore[index]
+                waiting = ns.flights.get(key)
+                if waiting is not None:  # the same item is already on its way: share it
+                    waiting.append(run)
+                    ns.unarrived -= 1
+                else:
+                    ns.flights[key] = [run]
+                    ns.pending.append(run)  # stays unarrived until its lookup resolves
+                return
+        self._enqueue(run, ns)
+
+    def _enqueue(self, run: Run, ns: _NodeState) -> None:
         ns.unarrived -= 1
         if not ns.ready:
             ns.first_at = time.monotonic()
         ns.ready.append(run)
+
+    # -- cache ----------------------------------------------------------------------------
+    def _item_key(self, ns: _NodeState, run: Run) -> bytes | None:
+        """The run's item key at `ns`, or None when an input cannot be hashed. Unwired
+        optional inputs take class defaults, which the node's fingerprint already covers."""
+        memo = ns.memo
+        assert memo is not None and run.keys is not None and run.hashes is not None
+        hashes: dict[str, bytes] = {}
+        for port, src, src_port in ns.plan.sources:
+            if src == INPUT:
+                if src_port not in run.hashes:
+                    run.hashes[src_port] = value_hash(run.inputs[src_port])
+                h = run.hashes[src_port]
+            elif (upstream_key := run.keys[src]) is not None:
+                h = output_hash(upstream_key, src_port)
+            else:
+                h = value_hash(run.outs[src][src_port])
+            if h is None:
+                memo.warn("unhashable", "input '%s' cannot be hashed; such items are not cached",
+                          port)
+                return None
+            hashes[port] = h
+        return item_key(memo.fingerprint, hashes)
+
+    def _look_up(self, ns: _NodeState) -> None:
+        runs, ns.pending = ns.pending, []
+        keys = [r.keys[ns.plan.index] for r in runs]  # type: ignore[index]
+        if ns.memo.blocking:  # type: ignore[union-attr]
+            self._tg.start_soon(self._look_up_async, ns, runs, keys)  # type: ignore[union-attr]
+        else:
+            self._resolve(ns, runs, ns.memo.get_now(keys))  # type: ignore[union-attr]
+
+    async def _look_up_async(self, ns: _NodeState, runs: list[Run], keys: list[bytes]) -> None:
+        values = await ns.memo.get(keys)  # type: ignore[union-attr]
+        self._resolve(ns, runs, values)
+        self._wake.set()
+
+    def _resolve(self, ns: _NodeState, runs: list[Run], values: list[Any]) -> None:
+        """Finish the runs whose lookup hit; make the others ready."""
+        i = ns.plan.index
+        for run, value in zip(runs, values, strict=True):
+            if value is MISS:
+                ns.stats.cache_misses += 1
+                self._enqueue(run, ns)
+                continue
+            ns.unarrived -= 1
+            waiting = ns.flights.pop(run.keys[i], [run])  # type: ignore[index]
+            ns.stats.cache_hits += len(waiting)
+            for waiter in waiting:
+                self._complete(ns, waiter, value)
+
+    def _awaited(self, ns: _NodeState, run: Run) -> bool:
+        """True when other runs wait for this (failed) run's result at `ns`."""
+        if ns.memo is None or run.keys is None or run.keys[ns.plan.index] is None:
+            return False
+        return len(ns.flights.get(run.keys[ns.plan.index], ())) > 1  # type: ignore[arg-type]
+
+    def _store(self, ns: _NodeState, runs: list[Run], outcomes: list[Outcome]) -> None:
+        """Hand each computed outcome to the runs that waited for it; write the results."""
+        i = ns.plan.index
+        fresh = []
+        for run, outcome in zip(runs, outcomes, strict=True):
+            key = run.keys[i] if run.keys is not None else None
+            if key is None:
+                continue
+            waiting = ns.flights.pop(key, [])
+            for waiter in waiting[1:]:
+                ns.stats.cache_hits += 1
+                self._complete(ns, waiter, outcome)
+            if isinstance(outcome, dict):
+                fresh.append((key, outcome))
+        if not fresh:
+            return
+        memo = ns.memo
+        entries = memo.encode_all(fresh)  # type: ignore[union-attr]
+        if memo.blocking:  # type: ignore[union-attr]
+            self._tg.start_soon(memo.put, entries)  # type: ignore[union-attr]
+        else:
+            memo.put_now(entries)  # type: ignore[union-attr]
 
     def _fail(self, run: Run, error: NodeError) -> None:
         run.error = error

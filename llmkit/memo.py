@@ -1,0 +1,127 @@
+"""What the scheduler does with a cache store: item keys, lookups and writes for one node.
+
+An item's key hashes the node's fingerprint and a hash of each input value. An input that
+a cached node produced is identified by that node's item key and the port name, so keys
+chain down a pipeline without hashing a large array twice; other inputs (pipeline inputs,
+outputs of uncached nodes) are hashed once per run and remembered.
+
+Faults never stop a run: an entry that does not decode, a value that cannot be stored, a
+store that fails — each is a miss or a skipped write, and one warning per node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anyio.to_thread
+
+from llmkit.cache import CacheStore, CodecError, UnhashableError, decode, encode, hash_value
+from llmkit.errors import CacheError
+from llmkit.node import Node
+
+log = logging.getLogger("llmkit.cache")
+
+MISS = object()
+
+
+def output_hash(item_key: bytes, port: str) -> bytes:
+    """The identity of output `port` of the item computed under `item_key`."""
+    return hashlib.blake2b(item_key + port.encode(), digest_size=16).digest()
+
+
+class NodeMemo:
+    """One node's cache: its fingerprint, TTL, and the warnings it has already given."""
+
+    def __init__(self, name: str, node: Node, store: CacheStore, fingerprint: bytes) -> None:
+        self.name = name
+        self.store = store
+        self.fingerprint = fingerprint
+        self.ttl = node.settings.cache_ttl
+        self.blocking = store.blocking
+        self._warned: set[str] = set()
+
+    @classmethod
+    def create(cls, name: str, node: Node, store: CacheStore | None) -> NodeMemo | None:
+        """The memo for a cacheable node, or None (no store, not cacheable, no fingerprint)."""
+        if store is None or not node.cacheable:
+            return None
+        try:
+            fingerprint = node.fingerprint
+        except UnhashableError as exc:
+            log.warning("node '%s' is not cached: its params cannot be fingerprinted (%s)",
+                        name, exc)
+            return None
+        return cls(name, node, store, fingerprint)
+
+    def warn(self, kind: str, message: str, *args: Any) -> None:
+        """Log a warning once per node and kind."""
+        if kind not in self._warned:
+            self._warned.add(kind)
+            log.warning("node '%s': " + message, self.name, *args)
+
+    # -- reading --------------------------------------------------------------------------
+    def _decode(self, blobs: Sequence[bytes | None]) -> list[Any]:
+        values: list[Any] = []
+        for blob in blobs:
+            if blob is None:
+                values.append(MISS)
+                continue
+            try:
+                value = decode(blob)
+            except CodecError as exc:
+                self.warn("decode", "a cache entry is unreadable and was recomputed (%s)", exc)
+                value = MISS
+            values.append(value if isinstance(value, dict) else MISS)
+        return values
+
+    def get_now(self, keys: list[bytes]) -> list[Any]:
+        """Cached outputs (or MISS) for `keys`, for a store that does not block."""
+        try:
+            return self._decode(self.store.get_many(keys))
+        except CacheError as exc:
+            self.warn("read", "cache read failed, computing instead (%s)", exc)
+            return [MISS] * len(keys)
+
+    async def get(self, keys: list[bytes]) -> list[Any]:
+        """Cached outputs (or MISS) for `keys`, reading a blocking store in a thread."""
+        try:
+            blobs = await anyio.to_thread.run_sync(self.store.get_many, keys)
+        except CacheError as exc:
+            self.warn("read", "cache read failed, computing instead (%s)", exc)
+            return [MISS] * len(keys)
+        return self._decode(blobs)
+
+    # -- writing --------------------------------------------------------------------------
+    def encode_all(self, pairs: list[tuple[bytes, dict[str, Any]]]) -> list[tuple[bytes, bytes]]:
+        entries = []
+        for key, out in pairs:
+            try:
+                entries.append((key, encode(out)))
+            except CodecError as exc:
+                self.warn("encode", "a result cannot be cached and was not stored (%s)", exc)
+        return entries
+
+    def put_now(self, entries: list[tuple[bytes, bytes]]) -> None:
+        try:
+            self.store.set_many(entries, node=self.name, ttl=self.ttl)
+        except CacheError as exc:
+            self.warn("write", "cache write failed, results are not cached (%s)", exc)
+
+    async def put(self, entries: list[tuple[bytes, bytes]]) -> None:
+        """Write in a thread that a cancellation waits for: a write is whole or absent."""
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: self.store.set_many(entries, node=self.name, ttl=self.ttl))
+        except CacheError as exc:
+            self.warn("write", "cache write failed, results are not cached (%s)", exc)
+
+
+def value_hash(value: Any) -> bytes | None:
+    """`hash_value(value)`, or None when the value cannot be hashed."""
+    try:
+        return hash_value(value)
+    except UnhashableError:
+        return None
