@@ -1,0 +1,43 @@
+"""HTTP plumbing shared by every model backend.
+
+- `make_client`, `LoopLocalClient` (client.py): one `httpx.AsyncClient` per resource and per
+  event loop, over `AiohttpTransport` (transport.py) where it can run.
+- `raise_for_status`, `transport_error` (errors.py): HTTP failures as llmkit errors, with the
+  table of what is retryable; the API key never reaches a message.
+- `with_retries` (retry.py): backoff with jitter honouring Retry-After, for use outside the
+  engine (the engine retries nodes itself).
+- `HttpApi` (api.py): the JSON and streaming calls every backend makes.
+- `HttpEmbedder`, `HttpChat` (backends.py): what the vendors in `llmkit.nodes` share.
+"""
+
+from llmkit.http.api import HttpApi
+from llmkit.http.backends import HttpChat, HttpEmbedder, HttpResource, Messages
+from llmkit.http.client import LoopLocalClient, TransportChoice, make_client
+from llmkit.http.errors import (
+    parse_json,
+    parse_retry_after,
+    raise_for_status,
+    safe_url,
+    transport_error,
+    unexpected_body,
+)
+from llmkit.http.retry import backoff_delay, with_retries
+
+__all__ = [
+    "HttpApi",
+    "HttpChat",
+    "HttpEmbedder",
+    "HttpResource",
+    "LoopLocalClient",
+    "Messages",
+    "TransportChoice",
+    "backoff_delay",
+    "make_client",
+    "parse_json",
+    "parse_retry_after",
+    "raise_for_status",
+    "safe_url",
+    "transport_error",
+    "unexpected_body",
+    "with_retries",
+]

@@ -1,0 +1,183 @@
+"""What every HTTP model backend shares; vendors (nodes/openai.py, nodes/ollama.py) add only
+their wire format.
+
+- `HttpEmbedder.aembed(texts)`: requests of at most `max_inputs_per_request` texts, up to
+  `concurrency` of them in flight per call, rows in input order, float32.
+- `HttpChat.agenerate(prompt)` / `astream(prompt)`: a prompt string or a list of messages;
+  `system_prompt`, when set, is prepended unless the messages start with a system message.
+  The model defaults to $LLMKIT_MODEL.
+- `llmkit_fingerprint()` names everything that changes the output (model, base URL, sampling
+  options), never the key. `deterministic` is True for embedders and for chat at
+  temperature 0: a seed alone does not make a server reproducible, but it is part of the
+  fingerprint, so a cache asked to keep sampled answers keys them per seed.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
+from typing import Any, ClassVar
+
+import anyio
+import numpy as np
+
+from llmkit.errors import BackendError, LlmkitError
+from llmkit.http.api import HttpApi
+from llmkit.secrets import redact
+
+__all__ = ["HttpChat", "HttpEmbedder", "HttpResource", "Messages"]
+
+Messages = str | Sequence[Mapping[str, Any]]
+
+
+class HttpResource(ABC):
+    """A client of one HTTP API: close it with `aclose()` or `async with`."""
+
+    api: ClassVar[str]  # the wire protocol, part of the fingerprint: "openai", "ollama", ...
+    http: HttpApi
+
+    @abstractmethod
+    def llmkit_fingerprint(self) -> dict[str, Any]:
+        """What determines this resource's results, for cache keys (never a secret)."""
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> HttpResource:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        shown = redact({**self.llmkit_fingerprint(), "api_key": self.http.api_key})
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+class HttpEmbedder(HttpResource):
+    """Embeds texts through `path` of an HTTP API; subclasses build the body and read vectors."""
+
+    path: ClassVar[str]
+    deterministic: ClassVar[bool] = True
+
+    def __init__(self, model: str, http: HttpApi, *, dim: int | None,
+                 max_inputs_per_request: int, concurrency: int) -> None:
+        if max_inputs_per_request < 1 or concurrency < 1:
+            raise ValueError("max_inputs_per_request and concurrency must be at least 1")
+        self.model, self.http, self.dim = model, http, dim
+        self.max_inputs_per_request = max_inputs_per_request
+        self.concurrency = concurrency
+        self._url = http.url(self.path)
+
+    @abstractmethod
+    def _payload(self, texts: Sequence[str]) -> dict[str, Any]:
+        """The request body for one request."""
+
+    @abstractmethod
+    def _vectors(self, body: Any, n: int) -> np.ndarray:
+        """The (n, dim) float32 rows of a response, in input order, or a RetryableError."""
+
+    def llmkit_fingerprint(self) -> dict[str, Any]:
+        return {"api": self.api, "model": self.model, "base_url": self.http.base_url,
+                "dim": self.dim}
+
+    async def aembed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed `texts` into an (n, dim) float32 array, row i for text i."""
+        size = self.max_inputs_per_request
+        if len(texts) <= size:  # the common case: one request, no task group
+            return await self._embed(texts) if texts else np.empty((0, self.dim or 0), np.float32)
+        parts: list[np.ndarray] = [np.empty(0, np.float32)] * -(-len(texts) // size)
+        errors: list[Exception] = []
+        limiter = anyio.CapacityLimiter(self.concurrency)
+
+        async def embed_part(i: int) -> None:
+            try:
+                async with limiter:
+                    parts[i] = await self._embed(texts[i * size:(i + 1) * size])
+            except Exception as exc:  # first failure wins and stops the rest (no ExceptionGroup)
+                errors.append(exc)
+                tg.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(parts)):
+                tg.start_soon(embed_part, i)
+        if errors:
+            raise errors[0]
+        return np.concatenate(parts)
+
+    async def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        body = await self.http.post_json(self._url, self._payload(texts), model=self.model)
+        vectors = self._vectors(body, len(texts))
+        if self.dim is not None and vectors.shape[1] != self.dim:
+            raise BackendError(f"{self.model} at {self.http.base_url} returned "
+                               f"{vectors.shape[1]}-d vectors, expected dim={self.dim}")
+        return vectors
+
+
+class HttpChat(HttpResource):
+    """A chat model behind an HTTP API; subclasses build the body and read replies/chunks."""
+
+    path: ClassVar[str]
+
+    def __init__(self, model: str | None, http: HttpApi, *, temperature: float,
+                 max_tokens: int | None, stop: str | Sequence[str] | None, seed: int | None,
+                 system_prompt: str | None) -> None:
+        model = model or os.environ.get("LLMKIT_MODEL")
+        if not model:
+            raise LlmkitError(f"{type(self).__name__} needs a model: pass model= or set "
+                              "LLMKIT_MODEL")
+        self.model, self.http = model, http
+        self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
+        self.stop = [stop] if isinstance(stop, str) else (list(stop) if stop else None)
+        self.system_prompt = system_prompt
+        self._system = {"role": "system", "content": system_prompt}
+        self._url = http.url(self.path)
+
+    @abstractmethod
+    def _payload(self, messages: list[Mapping[str, Any]], stream: bool) -> dict[str, Any]:
+        """The request body."""
+
+    @abstractmethod
+    def _reply(self, body: Any) -> str:
+        """The answer text of a non-streamed response."""
+
+    @abstractmethod
+    def _piece(self, line: bytes) -> str | None:
+        """The text of one streamed line ("" for none), or None at the end of the stream."""
+
+    @property
+    def deterministic(self) -> bool:
+        return self.temperature == 0
+
+    def llmkit_fingerprint(self) -> dict[str, Any]:
+        return {"api": self.api, "model": self.model, "base_url": self.http.base_url,
+                "temperature": self.temperature, "max_tokens": self.max_tokens,
+                "stop": self.stop, "seed": self.seed, "system_prompt": self.system_prompt}
+
+    async def agenerate(self, messages_or_prompt: Messages) -> str:
+        """The model's whole answer."""
+        payload = self._payload(self._messages(messages_or_prompt), False)
+        return self._reply(await self.http.post_json(self._url, payload, model=self.model))
+
+    async def astream(self, messages_or_prompt: Messages) -> AsyncIterator[str]:
+        """The model's answer, piece by piece as the server sends it."""
+        payload = self._payload(self._messages(messages_or_prompt), True)
+        async with aclosing(self.http.stream_lines(self._url, payload, model=self.model)) as lines:
+            async for line in lines:
+                piece = self._piece(line)
+                if piece is None:
+                    return
+                if piece:
+                    yield piece
+
+    def _messages(self, messages_or_prompt: Messages) -> list[Mapping[str, Any]]:
+        if isinstance(messages_or_prompt, str):
+            messages: list[Mapping[str, Any]] = [{"role": "user", "content": messages_or_prompt}]
+        else:
+            messages = list(messages_or_prompt)
+        if self.system_prompt is not None and (not messages
+                                               or messages[0].get("role") != "system"):
+            messages.insert(0, self._system)
+        return messages

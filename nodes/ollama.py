@@ -1,0 +1,123 @@
+"""Backends for Ollama's native API (`/api/embed`, `/api/chat` with NDJSON streaming).
+
+The server comes from $OLLAMA_HOST as Ollama's own CLI reads it ("host", "host:port" or a
+URL; default http://127.0.0.1:11434); a key, for hosted Ollama, from $OLLAMA_API_KEY.
+For Ollama's OpenAI-compatible /v1, use nodes.openai with base_url=http://host:11434/v1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import numpy as np
+
+from llmkit.http.api import HttpApi
+from llmkit.http.backends import HttpChat, HttpEmbedder
+from llmkit.http.client import TransportChoice
+from llmkit.http.errors import parse_json, unexpected_body
+
+__all__ = ["DEFAULT_PORT", "OllamaChat", "OllamaEmbedder", "ollama_base_url"]
+
+DEFAULT_PORT = 11434
+
+
+def ollama_base_url(host: str | None = None) -> str:
+    """The base URL for `host` (or $OLLAMA_HOST): no scheme means http and port 11434."""
+    host = (host or os.environ.get("OLLAMA_HOST") or "").strip() or "127.0.0.1"
+    if "://" in host:
+        return host.rstrip("/")
+    url = httpx.URL(f"http://{host}")
+    return str(url if url.port else url.copy_with(port=DEFAULT_PORT)).rstrip("/")
+
+
+def _api(base_url: str | None, api_key: str | None, timeout: float | httpx.Timeout,
+         transport: TransportChoice, retries: int) -> HttpApi:
+    return HttpApi(
+        ollama_base_url(base_url), api_key=api_key or os.environ.get("OLLAMA_API_KEY"),
+        api_key_env="OLLAMA_API_KEY", timeout=timeout, transport=transport, retries=retries,
+    )
+
+
+class OllamaEmbedder(HttpEmbedder):
+    """Embeddings from `POST /api/embed` (`dim`, when given, is sent as `dimensions`)."""
+
+    api = "ollama"
+    path = "/api/embed"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        dim: int | None = None,
+        max_inputs_per_request: int = 256,
+        concurrency: int = 8,
+        timeout: float | httpx.Timeout = 60.0,
+        *,
+        transport: TransportChoice = "auto",
+        retries: int = 0,
+    ) -> None:
+        super().__init__(model, _api(base_url, api_key, timeout, transport, retries), dim=dim,
+                         max_inputs_per_request=max_inputs_per_request, concurrency=concurrency)
+        self._options: dict[str, Any] = {"model": model}
+        if dim is not None:
+            self._options["dimensions"] = dim
+
+    def _payload(self, texts: Sequence[str]) -> dict[str, Any]:
+        return {**self._options, "input": list(texts)}
+
+    def _vectors(self, body: Any, n: int) -> np.ndarray:
+        try:
+            vectors = np.array(body["embeddings"], dtype=np.float32)
+            if vectors.ndim != 2 or len(vectors) != n:
+                raise ValueError
+            return vectors
+        except (KeyError, TypeError, ValueError):
+            raise unexpected_body(self._url, body, f"{n} embeddings of one size") from None
+
+
+class OllamaChat(HttpChat):
+    """Chat from `POST /api/chat`, whole or streamed (one JSON object per line)."""
+
+    api = "ollama"
+    path = "/api/chat"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        system_prompt: str | None = None,
+        timeout: float | httpx.Timeout = 120.0,
+        *,
+        transport: TransportChoice = "auto",
+        retries: int = 0,
+    ) -> None:
+        super().__init__(model, _api(base_url, api_key, timeout, transport, retries),
+                         temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed,
+                         system_prompt=system_prompt)
+        options: dict[str, Any] = {"temperature": temperature}
+        for name, value in (("num_predict", max_tokens), ("stop", self.stop), ("seed", seed)):
+            if value is not None:
+                options[name] = value
+        self._options = options
+
+    def _payload(self, messages: list[Mapping[str, Any]], stream: bool) -> dict[str, Any]:
+        return {"model": self.model, "messages": messages, "stream": stream,
+                "options": self._options}
+
+    def _reply(self, body: Any) -> str:
+        try:
+            return body["message"]["content"] or ""
+        except (KeyError, TypeError):
+            raise unexpected_body(self._url, body, "message.content") from None
+
+    def _piece(self, line: bytes) -> str | None:
+        return self._reply(parse_json(line, self._url))  # the stream ends when the body does

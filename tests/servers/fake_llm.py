@@ -1,0 +1,384 @@
+"""A fake LLM and search server on 127.0.0.1 for tests and benchmarks.
+
+Speaks OpenAI (`POST /v1/embeddings`, `POST /v1/chat/completions` whole or SSE, `GET
+/v1/models`), Ollama (`POST /api/embed`, `POST /api/chat` whole or NDJSON) and SearxNG (`GET
+/search?format=json`). Answers are deterministic (see `fake_vector`, `fake_answer`,
+`fake_results`), so a test can tell which input produced which output.
+
+Control endpoints (JSON):
+    GET /_stats, DELETE /_stats      requests per path, texts embedded, in flight, peak in flight,
+                                     the last request body per path
+    GET|POST|DELETE /_config         latency_ms, stream_delay_ms, dim, models, shuffle
+    GET|POST|DELETE /_faults         api_key, fail_rate, fail_with, schedule, retry_after, seed
+    POST /_reset                     all three back to the startup state
+
+Faults (`fail_with`, or the `schedule` list consumed one per request; "ok" for none): an HTTP
+status ("500", "429" with Retry-After: `retry_after`, "400", ...), "hang" (no answer until the
+client leaves), "malformed" (a truncated JSON body), "reset" (TCP reset mid-body). With
+`api_key` set, requests without `Authorization: Bearer <api_key>` get a 401. Error messages
+quote the request's bearer token, as careless servers do, so tests can check it goes no further.
+
+    python -m tests.servers.fake_llm --port 0 --latency-ms 50   # first stdout line: the port
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import copy
+import hashlib
+import json
+import random
+import re
+import signal
+import socket
+import struct
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "latency_ms": 0.0, "stream_delay_ms": 0.0, "dim": 16, "models": None, "shuffle": False,
+}
+DEFAULT_FAULTS: dict[str, Any] = {
+    "api_key": None, "fail_rate": 0.0, "fail_with": "500", "schedule": [], "retry_after": "1",
+    "seed": 0,
+}
+
+
+def fake_vector(text: str, dim: int) -> list[float]:
+    """The embedding of `text`: `dim` values in [-1, 1] drawn from its SHAKE-256 digest."""
+    return [(b - 127.5) / 127.5 for b in hashlib.shake_256(text.encode()).digest(dim)]
+
+
+def fake_answer(prompt: str, max_tokens: int | None = None) -> str:
+    """The answer to `prompt`: a digest of it, then the start of the prompt itself."""
+    return "".join(fake_tokens(prompt, max_tokens))
+
+
+def fake_tokens(prompt: str, max_tokens: int | None = None) -> list[str]:
+    digest = hashlib.blake2b(prompt.encode(), digest_size=4).hexdigest()
+    tokens = re.findall(r"\s*\S+", f"answer {digest} to: {prompt[:60]}")
+    return tokens[:max_tokens] if max_tokens is not None else tokens
+
+
+def fake_results(query: str, n: int = 10) -> list[dict[str, str]]:
+    """SearxNG-style results for `query` (urls repeat once, as merged engines' results may)."""
+    digest = hashlib.blake2b(query.encode(), digest_size=4).hexdigest()
+    results = [{"url": f"https://example.org/{digest}/{i}", "title": f"Result {i} for {query}",
+                "content": f"Text {i} about {query}.", "engine": "fake"} for i in range(n)]
+    return results[:2] + results[1:]
+
+
+class FakeLLMServer:
+    """The server, in-process: `port = await server.start()`, then `await server.stop()`."""
+
+    def __init__(self, config: dict[str, Any] | None = None,
+                 faults: dict[str, Any] | None = None) -> None:
+        self._initial = ({**DEFAULT_CONFIG, **(config or {})}, {**DEFAULT_FAULTS, **(faults or {})})
+        self.config, self.faults = copy.deepcopy(self._initial)
+        self._rng = random.Random(self.faults["seed"])
+        self._reset_stats()
+        self.app = web.Application(middlewares=[self._observe])
+        self.app.add_routes([
+            web.post("/v1/embeddings", self._openai_embeddings),
+            web.post("/v1/chat/completions", self._openai_chat),
+            web.get("/v1/models", self._openai_models),
+            web.post("/api/embed", self._ollama_embed),
+            web.post("/api/chat", self._ollama_chat),
+            web.get("/search", self._search),
+            web.get("/_stats", self._get_stats),
+            web.delete("/_stats", self._delete_stats),
+            web.route("*", "/_config", self._settings),
+            web.route("*", "/_faults", self._settings),
+            web.post("/_reset", self._reset),
+        ])
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on `host:port` (0: any free port) and return the port."""
+        # handler_cancellation: a "hang" ends (and leaves the in-flight count) with its client.
+        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True,
+                                     shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        return self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- observation and faults ---------------------------------------------------------------
+
+    def _reset_stats(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.inputs: Counter[str] = Counter()
+        self.last: dict[str, Any] = {}
+        self.in_flight = getattr(self, "in_flight", 0)  # requests still running stay counted
+        self.peak_in_flight = self.in_flight
+
+    @web.middleware
+    async def _observe(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/_"):
+            return await handler(request)
+        self.requests[request.path] += 1
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            key = self.faults["api_key"]
+            if key and request.headers.get("Authorization") != f"Bearer {key}":
+                return _error(request, 401, f"Incorrect API key provided{_echo_key(request)}")
+            fault = self._next_fault()
+            if self.config["latency_ms"]:
+                await asyncio.sleep(self.config["latency_ms"] / 1000)
+            return await (self._inject(request, fault) if fault else handler(request))
+        finally:
+            self.in_flight -= 1
+
+    def _next_fault(self) -> str | None:
+        if self.faults["schedule"]:
+            kind = str(self.faults["schedule"].pop(0))
+            return None if kind == "ok" else kind
+        if self.faults["fail_rate"] and self._rng.random() < self.faults["fail_rate"]:
+            return str(self.faults["fail_with"])
+        return None
+
+    async def _inject(self, request: web.Request, kind: str) -> web.StreamResponse:
+        if kind == "hang":
+            await asyncio.Event().wait()
+        if kind == "malformed":
+            return web.Response(body=b'{"choices": [{"mess', content_type="application/json")
+        if kind == "reset":
+            response = web.StreamResponse(headers={"Content-Type": "application/json",
+                                                   "Content-Length": "1000"})
+            await response.prepare(request)
+            await response.write(b'{"data": [')
+            transport = request.transport
+            assert transport is not None
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()  # with SO_LINGER 0: an RST, not a clean close
+            raise asyncio.CancelledError
+        status = int(kind)
+        headers = {"Retry-After": str(self.faults["retry_after"])} if status in (429, 503) else {}
+        return _error(request, status, f"injected {status}{_echo_key(request)}", headers)
+
+    async def _body(self, request: web.Request) -> Any:
+        body = await request.json()
+        self.last[request.path] = body
+        return body
+
+    def _unknown_model(self, request: web.Request, model: str) -> web.Response | None:
+        models = self.config["models"]
+        if models is None or model in models:
+            return None
+        if request.path.startswith("/api/"):
+            return _error(request, 404, f'model "{model}" not found, try pulling it first')
+        return _error(request, 404, f"The model `{model}` does not exist.")
+
+    async def _stream(self, request: web.Request, content_type: str,
+                      lines: list[bytes]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        delay = self.config["stream_delay_ms"] / 1000
+        for line in lines:
+            await response.write(line)
+            if delay:
+                await asyncio.sleep(delay)
+        await response.write_eof()
+        return response
+
+    # -- OpenAI ---------------------------------------------------------------------------------
+
+    async def _openai_embeddings(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        if missing := self._unknown_model(request, body["model"]):
+            return missing
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        self.inputs[request.path] += len(texts)
+        dim = body.get("dimensions") or self.config["dim"]
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for i, text in enumerate(texts):
+            vector: Any = fake_vector(text, dim)
+            if as_base64:
+                vector = base64.b64encode(np.asarray(vector, "<f4").tobytes()).decode()
+            data.append({"object": "embedding", "index": i, "embedding": vector})
+        if self.config["shuffle"]:
+            data.reverse()
+        return web.json_response({"object": "list", "data": data, "model": body["model"],
+                                  "usage": {"prompt_tokens": len(texts)}})
+
+    async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        if missing := self._unknown_model(request, body["model"]):
+            return missing
+        tokens = fake_tokens(_last_user_message(body["messages"]), body.get("max_tokens"))
+        head = {"id": "chatcmpl-fake", "created": 0, "model": body["model"]}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": "".join(tokens)}
+            return web.json_response({**head, "object": "chat.completion", "choices": [
+                {"index": 0, "message": message, "finish_reason": "stop"}]})
+
+        def chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            event = {**head, "object": "chat.completion.chunk", "choices": [choice]}
+            return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+        lines = [chunk({"role": "assistant", "content": ""})]
+        lines += [chunk({"content": token}) for token in tokens]
+        lines += [chunk({}, "stop"), b"data: [DONE]\n\n"]
+        return await self._stream(request, "text/event-stream", lines)
+
+    async def _openai_models(self, request: web.Request) -> web.StreamResponse:
+        names = self.config["models"] or ["fake-model"]
+        return web.json_response({"object": "list", "data": [
+            {"id": name, "object": "model", "owned_by": "fake"} for name in names]})
+
+    # -- Ollama ---------------------------------------------------------------------------------
+
+    async def _ollama_embed(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        if missing := self._unknown_model(request, body["model"]):
+            return missing
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        self.inputs[request.path] += len(texts)
+        dim = body.get("dimensions") or self.config["dim"]
+        return web.json_response({"model": body["model"],
+                                  "embeddings": [fake_vector(t, dim) for t in texts]})
+
+    async def _ollama_chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        if missing := self._unknown_model(request, body["model"]):
+            return missing
+        options = body.get("options") or {}
+        tokens = fake_tokens(_last_user_message(body["messages"]), options.get("num_predict"))
+
+        def event(content: str, done: bool) -> dict[str, Any]:
+            return {"model": body["model"], "created_at": "1970-01-01T00:00:00Z",
+                    "message": {"role": "assistant", "content": content}, "done": done}
+
+        if not body.get("stream", True):
+            return web.json_response({**event("".join(tokens), True), "done_reason": "stop"})
+        lines = [json.dumps(event(token, False)).encode() + b"\n" for token in tokens]
+        lines.append(json.dumps({**event("", True), "done_reason": "stop"}).encode() + b"\n")
+        return await self._stream(request, "application/x-ndjson", lines)
+
+    # -- SearxNG --------------------------------------------------------------------------------
+
+    async def _search(self, request: web.Request) -> web.StreamResponse:
+        query = dict(request.query)
+        self.last[request.path] = query
+        if query.get("format") != "json":
+            return web.Response(status=403, text="403 Forbidden")
+        results = [{**r, "category": query.get("categories", "general")}
+                   for r in fake_results(query.get("q", ""))]
+        return web.json_response({"query": query.get("q", ""), "results": results,
+                                  "number_of_results": len(results), "answers": []})
+
+    # -- control --------------------------------------------------------------------------------
+
+    async def _get_stats(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({
+            "requests": dict(self.requests), "total": sum(self.requests.values()),
+            "inputs": dict(self.inputs), "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight, "last": self.last,
+        })
+
+    async def _delete_stats(self, request: web.Request) -> web.StreamResponse:
+        self._reset_stats()
+        return await self._get_stats(request)
+
+    async def _settings(self, request: web.Request) -> web.StreamResponse:
+        """GET, POST (merge) or DELETE (back to startup) /_config or /_faults."""
+        is_config = request.path == "/_config"
+        settings = self.config if is_config else self.faults
+        initial = self._initial[0 if is_config else 1]
+        if request.method == "DELETE":
+            settings.clear()
+            settings.update(copy.deepcopy(initial))
+        elif request.method == "POST":
+            update = await request.json()
+            if unknown := set(update) - set(initial):
+                return web.json_response({"error": f"unknown settings {sorted(unknown)}"},
+                                         status=400)
+            settings.update(update)
+        if not is_config and request.method != "GET":
+            self._rng.seed(settings["seed"])
+        return web.json_response(settings)
+
+    async def _reset(self, request: web.Request) -> web.StreamResponse:
+        self.config, self.faults = copy.deepcopy(self._initial)
+        self._rng.seed(self.faults["seed"])
+        self._reset_stats()
+        return web.json_response({"config": self.config, "faults": self.faults})
+
+
+def _last_user_message(messages: list[dict[str, Any]]) -> str:
+    return next((str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"),
+                "")
+
+
+def _echo_key(request: web.Request) -> str:
+    """The request's bearer token, which careless servers quote: clients must not repeat it."""
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    return f" (key: {token})" if token else ""
+
+
+def _error(request: web.Request, status: int, message: str,
+           headers: dict[str, str] | None = None) -> web.Response:
+    """An error in the caller's dialect: Ollama's `{"error": str}` or OpenAI's object."""
+    if request.path.startswith("/api/"):
+        body: dict[str, Any] = {"error": message}
+    else:
+        body = {"error": {"message": message, "type": "fake_error", "code": status}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--stream-delay-ms", type=float, default=0.0)
+    parser.add_argument("--dim", type=int, default=16)
+    parser.add_argument("--models", help="comma-separated model names; others get a 404")
+    parser.add_argument("--shuffle", action="store_true", help="embedding rows in reverse")
+    parser.add_argument("--api-key", help="require Authorization: Bearer API_KEY")
+    parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument("--fail-with", default="500", help="status code, hang, malformed, reset")
+    parser.add_argument("--schedule", default="", help="comma-separated faults, 'ok' for none")
+    parser.add_argument("--retry-after", default="1")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = FakeLLMServer(
+        config={"latency_ms": args.latency_ms, "stream_delay_ms": args.stream_delay_ms,
+                "dim": args.dim, "shuffle": args.shuffle,
+                "models": args.models.split(",") if args.models else None},
+        faults={"api_key": args.api_key, "fail_rate": args.fail_rate,
+                "fail_with": args.fail_with, "retry_after": args.retry_after,
+                "schedule": [s for s in args.schedule.split(",") if s], "seed": args.seed},
+    )
+    port = await server.start(args.host, args.port)
+    print(port, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(_serve(_parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
