@@ -43,6 +43,13 @@ class CallRunner:
             return await self._each(items)
         return await self._chunk(items)
 
+    async def one(self, item: dict[str, Any]) -> Outcome:
+        """Run one item of a non-batch node."""
+        try:
+            return await self._attempts(self._invoke_one, item)
+        except Exception as exc:
+            return exc
+
     # -- batch nodes --------------------------------------------------------------------
     async def _batch(self, items: Items) -> list[Outcome]:
         try:
@@ -67,20 +74,16 @@ class CallRunner:
 
     # -- one item at a time -------------------------------------------------------------
     async def _each(self, items: Items) -> list[Outcome]:
+        if len(items) == 1:
+            return [await self.one(items[0])]
         outcomes: list[Outcome] = [None] * len(items)  # type: ignore[list-item]
 
         async def one(i: int) -> None:
-            try:
-                outcomes[i] = await self._attempts(self._invoke_one, items[i])
-            except Exception as exc:
-                outcomes[i] = exc
+            outcomes[i] = await self.one(items[i])
 
-        if len(items) == 1:
-            await one(0)
-        else:
-            async with anyio.create_task_group() as tg:
-                for i in range(len(items)):
-                    tg.start_soon(one, i)
+        async with anyio.create_task_group() as tg:
+            for i in range(len(items)):
+                tg.start_soon(one, i)
         return outcomes
 
     async def _invoke_one(self, item: dict[str, Any]) -> Any:

@@ -236,11 +236,14 @@ async def stream(plan: Plan, inputs: Any, *, ordered: bool = True,
 def iterate(plan: Plan, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = True,
             **options: Any) -> Iterator[Any]:
     """Sync streaming on the background loop, one loop hop per chunk of results."""
-    p = portal.get_portal()
-    driver = p.call(lambda: Driver(plan, inputs, ordered=ordered, **options))
-    future = p.start_task_soon(driver.run)
+
+    async def make() -> Driver:
+        return Driver(plan, inputs, ordered=ordered, **options)
+
+    driver = portal.call(make)
+    future = portal.submit(driver.run)
     try:
-        while (chunk := p.call(driver.take)) is not None:
+        while (chunk := portal.call(driver.take)) is not None:
             for index, result in chunk:
                 yield result if ordered else (index, result)
     except GeneratorExit:  # the consumer stopped early: stop the runs still in flight

@@ -15,7 +15,8 @@ Policy. The driver's loop calls `dispatch` to start every call that may start, t
 - a batchable node flushes up to `max_batch` ready runs when it holds `max_batch`, when no
   admitted run can still reach it (`unarrived == 0`: a `run_many` of 100 inputs makes one
   call, with no timer wait), or `max_wait_ms` after its first ready run queued;
-- other nodes start at once: async ones one call per run; sync ones one worker-thread hop
+- other nodes start at once: async ones through up to `concurrency` worker tasks that take
+  ready runs one by one (a task per worker, not per run); sync ones one worker-thread hop
   for several runs; inline ones inside the loop itself;
 - a finished call hands each run its outputs (or fails the run: the other runs go on) and
   makes the runs that now have all inputs of a successor ready for it.
@@ -88,7 +89,7 @@ class _NodeState:
 
     __slots__ = ("batch", "caller", "first_at", "flights", "in_flight", "inline", "is_async",
                  "limit", "max_batch", "max_wait", "memo", "name", "pending", "plan", "ready",
-                 "stats", "unarrived")
+                 "starting", "stats", "unarrived")
 
     def __init__(self, plan_node: PlanNode, stats: Any, memo: NodeMemo | None) -> None:
         node, settings = plan_node.node, plan_node.node.settings
@@ -107,6 +108,7 @@ class _NodeState:
         self.ready: deque[Run] = deque()
         self.first_at = 0.0
         self.in_flight = 0
+        self.starting = 0  # async workers started that have not taken a run yet
         self.unarrived = 0
         self.stats = stats
         self.memo = memo
@@ -194,7 +196,12 @@ class Scheduler:
                 elif ns.inline:
                     take = len(ready)
                 elif ns.is_async:
-                    take = 1
+                    if len(ready) <= ns.starting:
+                        break  # the workers already on their way will take these
+                    ns.in_flight += 1
+                    ns.starting += 1
+                    self._tg.start_soon(self._work, ns)  # type: ignore[union-attr]
+                    continue
                 else:  # sync: share the ready runs among the free worker threads
                     take = ceil(len(ready) / (ns.limit - ns.in_flight))
                 runs = [ready.popleft() for _ in range(min(take, len(ready)))]
@@ -228,6 +235,25 @@ class Scheduler:
             ns.in_flight -= 1
             self._wake.set()
         self._finish_call(ns, runs, outcomes, time.monotonic() - started)
+
+    async def _work(self, ns: _NodeState) -> None:
+        """An async node's worker: calls the node for ready runs until none is left."""
+        ns.starting -= 1
+        ready, caller, emit = ns.ready, ns.caller, self.emit
+        try:
+            while ready:
+                run = ready.popleft()
+                if run.error is not None and not self._awaited(ns, run):
+                    continue
+                if emit:
+                    emit(Event("node_started", ns.name, (run.index,), 1))
+                started = time.perf_counter()
+                outcome = await caller.one(self._inputs(ns, run))
+                self._finish_call(ns, [run], [outcome], time.perf_counter() - started)
+                self._wake.set()
+        finally:
+            ns.in_flight -= 1
+            self._wake.set()
 
     def _run_inline(self, ns: _NodeState, runs: list[Run]) -> None:
         node = ns.plan.node

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
-_SAMPLES = 4096  # call times kept per node (reservoir), so memory stays flat on long runs
+_SAMPLES = 4096  # the most recent call times kept per node, so memory stays flat
 
 
 @dataclass
@@ -28,16 +27,14 @@ class NodeStats:
         if len(self._times) < _SAMPLES:
             self._times.append(seconds)
         else:
-            slot = random.randrange(self.calls)
-            if slot < _SAMPLES:
-                self._times[slot] = seconds
+            self._times[self.calls % _SAMPLES] = seconds
 
     @property
     def mean_batch(self) -> float:
         return self.items / self.calls if self.calls else 0.0
 
     def percentile(self, q: float) -> float:
-        """Call time at quantile `q` (0..1) over the sampled calls, in seconds."""
+        """Call time at quantile `q` (0..1) over the last 4096 calls, in seconds."""
         if not self._times:
             return 0.0
         ordered = sorted(self._times)
