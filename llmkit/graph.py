@@ -28,6 +28,8 @@ from llmkit.errors import (
 from llmkit.node import Node
 
 if TYPE_CHECKING:
+    import os
+
     from llmkit.cache.stores.base import CacheStore
     from llmkit.events import Event
 
@@ -87,7 +89,7 @@ class Pipeline:
         self._plan: Plan | None = None
 
     # -- building ------------------------------------------------------------------------
-    def add(self, name: str, node: Node, **wiring: str) -> Pipeline:
+    def add(self, name: str, node: Node, /, **wiring: str) -> Pipeline:
         """Add `node` as `name`, wiring its input ports: `port="source"`; returns self."""
         _check_name("node", name)
         if name in self.nodes:
@@ -123,7 +125,7 @@ class Pipeline:
         self._plan = None
         return self
 
-    def outputs(self, **mapping: str) -> Pipeline:
+    def outputs(self, /, **mapping: str) -> Pipeline:
         """Declare the pipeline's outputs: `answer="generate.answer"`; returns self."""
         for output_name in mapping:
             _check_name("output", output_name)
@@ -288,6 +290,20 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"
+
+    # -- YAML (llmkit.spec) -----------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], allow_import: bool = False) -> Pipeline:
+        """Load a pipeline file (see docs/yaml.md); `allow_import` permits `module:Class`."""
+        from llmkit.spec import load_pipeline
+
+        return load_pipeline(path, allow_import=allow_import)
+
+    def to_yaml(self) -> str:
+        """This pipeline as a pipeline file (secrets as `${VAR}` or `***`)."""
+        from llmkit.spec import dump_pipeline
+
+        return dump_pipeline(self)
 
 
 def _one(inputs: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:

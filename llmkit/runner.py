@@ -90,7 +90,10 @@ class Driver:
                     scheduler.dispatch()  # inline nodes may finish runs right here
                     if self._exhausted and self._in_window == 0:
                         break
-                    await scheduler.wait()
+                    if self._source is not None and self._in_window < self.window:
+                        await anyio.lowlevel.checkpoint()  # room was freed: admit more
+                    else:
+                        await scheduler.wait()
                 if scheduler.busy:  # only calls for runs already failed or abandoned
                     tg.cancel_scope.cancel()
         finally:
@@ -218,19 +221,26 @@ async def collect(plan: Plan, inputs: Iterable[Mapping[str, Any]], **options: An
 @asynccontextmanager
 async def stream(plan: Plan, inputs: Any, *, ordered: bool = True,
                  **options: Any) -> AsyncIterator[AsyncIterator[Any]]:
-    """Results as an async iterator (input order, or `(index, result)` as completed)."""
+    """Results as an async iterator (input order, or `(index, result)` as completed).
+
+    When the consumer reads to the end, the runs' last cache writes finish before the
+    context exits; when it leaves early, the runs still in flight are cancelled."""
     driver = Driver(plan, inputs, ordered=ordered, **options)
+    finished = False
 
     async def results() -> AsyncIterator[Any]:
+        nonlocal finished
         while (chunk := await driver.take()) is not None:
             for index, result in chunk:
                 yield result if ordered else (index, result)
+        finished = True
         driver.raise_error()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(driver.run)
         yield results()
-        tg.cancel_scope.cancel()
+        if not finished:
+            tg.cancel_scope.cancel()
 
 
 def iterate(plan: Plan, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = True,
@@ -246,7 +256,7 @@ def iterate(plan: Plan, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = 
         while (chunk := portal.call(driver.take)) is not None:
             for index, result in chunk:
                 yield result if ordered else (index, result)
-    except GeneratorExit:  # the consumer stopped early: stop the runs still in flight
+    except BaseException:  # the consumer stopped early or Ctrl-C: stop the runs in flight
         future.cancel()
         raise
     future.result()

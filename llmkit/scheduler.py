@@ -59,6 +59,7 @@ __all__ = ["Run", "Scheduler"]
 
 ASYNC_CONCURRENCY = 64
 SYNC_CONCURRENCY = 4
+CHUNK_SECONDS = 0.005  # work per worker-thread hop of a sync node
 
 
 class Run:
@@ -203,7 +204,7 @@ class Scheduler:
                     self._tg.start_soon(self._work, ns)  # type: ignore[union-attr]
                     continue
                 else:  # sync: share the ready runs among the free worker threads
-                    take = ceil(len(ready) / (ns.limit - ns.in_flight))
+                    take = self._chunk(ns)
                 runs = [ready.popleft() for _ in range(min(take, len(ready)))]
                 if ready:
                     ns.first_at = now
@@ -216,6 +217,16 @@ class Scheduler:
                     ns.in_flight += 1
                     self._tg.start_soon(self._call, ns, runs)  # type: ignore[union-attr]
         self._deadline = deadline
+
+    def _chunk(self, ns: _NodeState) -> int:
+        """Runs per worker-thread hop of a sync node: the ready runs shared among the free
+        threads, but no more than ~5 ms of work, so slow nodes still stream results."""
+        share = ceil(len(ns.ready) / (ns.limit - ns.in_flight))
+        stats = ns.stats
+        if not stats.items:
+            return min(share, 8)  # no timing yet: a small first hop measures the node
+        per_item = stats.seconds / stats.items
+        return max(1, min(share, int(CHUNK_SECONDS / per_item) if per_item else share))
 
     # -- calls ----------------------------------------------------------------------------
     def _inputs(self, ns: _NodeState, run: Run) -> dict[str, Any]:

@@ -72,7 +72,8 @@ def dags(draw):
             "delay": draw(st.sampled_from([0, 0, 0.001])),
         })
     runs = draw(st.integers(1, 50))
-    return spec, runs
+    window = draw(st.sampled_from([1, 2, 7, 1024]))
+    return spec, runs, window
 
 
 def build(spec) -> Pipeline:
@@ -110,10 +111,10 @@ def reference(spec, x: int):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=dags())
 async def test_random_dags_match_the_sequential_reference(anyio_backend, case):
-    spec, runs = case
+    spec, runs, window = case
     with anyio.fail_after(30):
         results = await build(spec).arun_many([{"x": x} for x in range(runs)],
-                                               on_error="return")
+                                               on_error="return", window=window)
     for x, result in enumerate(results):
         expected = reference(spec, x)
         if isinstance(expected, set):

@@ -1,0 +1,224 @@
+"""Writes a `Pipeline` as a pipeline file: what a person would write (params and settings
+that differ from their defaults, keys the loaded file wrote), references as loaded, secrets
+never in clear, resources declared under `resources:` and referred to as `$name`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from llmkit._format import (
+    CACHE_KEYS,
+    DEFAULT_NAME,
+    FORMAT_VERSION,
+    INPUT_TYPES,
+    ORIGINS,
+    RETRY_KEYS,
+    SCALAR_SETTINGS,
+    Ref,
+    dotted,
+    escape,
+    parameters,
+    same,
+)
+from llmkit._yaml import Path
+from llmkit.errors import PipelineError
+from llmkit.graph import Pipeline
+from llmkit.node import FunctionNode, Node
+from llmkit.resources import ResourceSpec, spec_of
+from llmkit.secrets import REDACTED, is_secret_name
+
+__all__ = ["dump"]
+
+
+def dump(p: Pipeline) -> str:
+    """`p` as the text of a pipeline file."""
+    return _Dumper(p).text()
+
+
+class _Dumper:
+    """One dump: the pipeline as plain data in the order a person writes it."""
+
+    def __init__(self, p: Pipeline) -> None:
+        self.p = p
+        self.origin = ORIGINS.get(p)
+        self.resources: dict[str, Any] = {}  # written resources, by name
+        self.names: dict[int, str] = {}  # id(spec) -> name written
+        if self.origin:
+            for name, spec in self.origin.resources.items():
+                self.resource_name(spec, name)
+
+    def written(self, path: Path) -> bool:
+        return self.origin is not None and path in self.origin.doc.keys
+
+    def text(self) -> str:
+        p = self.p
+        out: dict[str, Any] = {"llmkit": FORMAT_VERSION}
+        if p.name != DEFAULT_NAME or self.written(("name",)):
+            out["name"] = self.value(p.name, ("name",))
+        if p.description or self.written(("description",)):
+            out["description"] = self.value(p.description, ("description",))
+        if p.inputs or self.written(("inputs",)):
+            out["inputs"] = self.inputs()
+        nodes = {name: self.node(name, node) for name, node in p.nodes.items()}
+        if self.resources:
+            out["resources"] = self.resources
+        out["nodes"] = nodes
+        outputs = p.output_map
+        if self.written(("outputs",)) or outputs != _default_outputs(p):
+            out["outputs"] = {k: self.value(v, ("outputs", k)) for k, v in outputs.items()}
+        return yaml.dump(out, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True,
+                         width=100)
+
+    def inputs(self) -> Any:
+        names = {id(t): n for n, t in INPUT_TYPES.items()}
+        types = {k: v if isinstance(v, str) and v in INPUT_TYPES else names.get(id(v), "any")
+                 for k, v in self.p.inputs.items()}
+        if self.origin and self.origin.inputs_as_list and set(types.values()) <= {"any"}:
+            return list(types)
+        return types
+
+    def node(self, name: str, node: Node) -> dict[str, Any]:
+        path = ("nodes", name)
+        if isinstance(node, FunctionNode):
+            raise PipelineError(f"node '{name}' is made from a function (@node): a pipeline "
+                                "file can only name node classes")
+        out: dict[str, Any] = {"type": self.value(node.type_name, (*path, "type"))}
+        known = parameters(type(node))
+        defaults = {p.name: p.default for p in known[0]} if known else {}
+        params = {k: self.value(v, (*path, "params", k), is_secret_name(k))
+                  for k, v in node.params.items()
+                  if k not in defaults or defaults[k] is inspect.Parameter.empty
+                  or not same(v, defaults[k]) or self.written((*path, "params", k))}
+        if params or self.written((*path, "params")):
+            out["params"] = params
+        if self.p.wiring[name] or self.written((*path, "inputs")):
+            out["inputs"] = {port: self.value(source, (*path, "inputs", port))
+                             for port, source in self.p.wiring[name].items()}
+        out.update(self.settings(node, path))
+        return out
+
+    def settings(self, node: Node, path: Path) -> dict[str, Any]:
+        """The settings keys for `node`: those that differ from its class's or were written."""
+        now, default = node.settings, type(node).settings
+        out: dict[str, Any] = {}
+        for key in SCALAR_SETTINGS:
+            if getattr(now, key) != getattr(default, key) or self.written((*path, key)):
+                out[key] = self.value(getattr(now, key), (*path, key))
+        if now.retry.on != default.retry.on:
+            raise PipelineError(f"node '{path[1]}': retry.on lists exception classes, which a "
+                                "pipeline file cannot express")
+        retry = {k: self.value(getattr(now.retry, k), (*path, "retry", k)) for k in RETRY_KEYS
+                 if getattr(now.retry, k) != getattr(default.retry, k)
+                 or self.written((*path, "retry", k))}
+        if retry or self.written((*path, "retry")):
+            out["retry"] = retry
+        at = (*path, "cache")
+        changed = (now.cache, now.cache_ttl) != (default.cache, default.cache_ttl)
+        if now.cache_ttl is None and not any(self.written((*at, k)) for k in CACHE_KEYS):
+            if changed or self.written(at):
+                out["cache"] = self.value(now.cache, at)  # `cache: true|false|null`
+        elif changed or self.written(at):
+            cache: dict[str, Any] = {}
+            if now.cache is not True or self.written((*at, "enabled")):
+                cache["enabled"] = self.value(now.cache, (*at, "enabled"))
+            if now.cache_ttl is not None or self.written((*at, "ttl")):
+                cache["ttl"] = self.value(now.cache_ttl, (*at, "ttl"))
+            out["cache"] = cache
+        return out
+
+    def value(self, value: Any, path: Path, secret: bool = False) -> Any:
+        """`value` as YAML data: references as loaded, secrets hidden, `$` escaped,
+        resources as `$name`."""
+        raw = self.origin.raw.get(path) if self.origin else None
+        if raw is not None and same(raw[1], value):
+            return raw[0]
+        if isinstance(value, Ref):
+            return f"${value.name}"
+        if secret and value is not None and not isinstance(value, (dict, list, tuple)):
+            return REDACTED
+        if isinstance(value, str):
+            return escape(value)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, (list, tuple)):
+            return [self.value(v, (*path, i), secret) for i, v in enumerate(value)]
+        if isinstance(value, Mapping):
+            bad = [k for k in value if not isinstance(k, (str, int, float, bool))]
+            if bad:
+                raise PipelineError(f"{dotted(path)}: a mapping key of type "
+                                    f"{type(bad[0]).__name__} has no YAML form")
+            return {k: self.value(v, (*path, k), secret or is_secret_name(str(k)))
+                    for k, v in value.items()}
+        spec = spec_of(value)
+        if spec is not None:
+            return f"${self.resource_name(spec)}"
+        raise PipelineError(
+            f"{dotted(path)}: a {type(value).__name__} has no YAML form; build it with "
+            "llmkit.resources.resource(...) so that it is declared under resources:")
+
+    def resource_name(self, spec: ResourceSpec, name: str | None = None) -> str:
+        """The name `spec` is written under, writing its entry the first time."""
+        if id(spec) in self.names:
+            return self.names[id(spec)]
+        name = name or spec.name
+        taken = set(self.names.values())
+        base, n = name, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        self.names[id(spec)] = name
+        self.resources[name] = None  # keeps declaration order while params are converted
+        path = ("resources", name)
+        self.resources[name] = {"type": self.value(spec.type, (*path, "type")), **{
+            k: self.value(v, (*path, k), is_secret_name(k)) for k, v in spec.params.items()}}
+        return name
+
+
+def _default_outputs(p: Pipeline) -> dict[str, str]:
+    """The outputs `p` would have without an `outputs` declaration."""
+    bare = Pipeline(inputs=p.inputs)
+    for name, node in p.nodes.items():
+        bare.add(name, node)
+    for name, wiring in p.wiring.items():
+        for port, source in wiring.items():
+            bare.connect(source, f"{name}.{port}")  # not add(**wiring): a port may be "name"
+    return bare.output_map
+
+
+class _YamlDumper(yaml.SafeDumper):
+    """Block style with short plain collections inline; multi-line text as `|` blocks;
+    no anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _inline(items: list[Any]) -> bool:
+    """Whether a collection reads best on one line: short, plain, one-line scalars."""
+    scalars = all(v is None or isinstance(v, (bool, int, float))
+                  or (isinstance(v, str) and "\n" not in v) for v in items)
+    return scalars and sum(len(str(v)) + 2 for v in items) < 80
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict[Any, Any]) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data,
+                                    flow_style=_inline([*data, *data.values()]))
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=_inline(data))
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data,
+                                   style="|" if "\n" in data else None)
+
+
+_YamlDumper.add_representer(dict, _represent_dict)
+_YamlDumper.add_representer(list, _represent_list)
+_YamlDumper.add_representer(str, _represent_str)

@@ -1,0 +1,407 @@
+"""The `llmkit` command: run, validate and draw pipeline files, list node types, and inspect
+or clear the result cache. docs/cli.md is the reference.
+
+Exit codes: 0 ok; 1 some runs failed (each failure is in the output, with its node and
+cause); 2 bad usage or an invalid pipeline; 130 interrupted. An error is one line,
+`llmkit: error: ...`, never a traceback. Imports are lazy: `llmkit --help` loads neither
+numpy nor the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmkit.errors import LlmkitError, did_you_mean
+
+if TYPE_CHECKING:
+    from llmkit.cache import CacheStore
+    from llmkit.graph import Pipeline
+    from llmkit.stats import Profile
+
+__all__ = ["main"]
+
+OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+_UNWIND_SECONDS = 30.0  # how long Ctrl-C waits for in-flight calls to stop
+
+
+class UsageError(LlmkitError):
+    """The command line asks for something impossible (exit code 2)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `llmkit` command with `argv` (default: `sys.argv[1:]`); the exit code."""
+    if threading.current_thread() is threading.main_thread():
+        # A shell may start us with SIGINT ignored (background jobs); Ctrl-C must still work.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("llmkit: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:  # `llmkit ... | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK
+    except Exception as exc:
+        yaml = sys.modules.get("yaml")
+        if isinstance(exc, (LlmkitError, OSError)) or (
+                yaml is not None and isinstance(exc, yaml.YAMLError)):
+            _error(_describe(exc))
+            return USAGE
+        raise
+
+
+def _error(message: str) -> None:
+    print("llmkit: error: " + " ".join(message.split()), file=sys.stderr)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmkit", description="Run and inspect llmkit pipeline files.",
+        epilog="exit codes: 0 ok, 1 some runs failed, 2 bad usage or invalid pipeline, "
+               "130 interrupted")
+    commands = parser.add_subparsers(metavar="COMMAND", required=True)
+    pipeline = argparse.ArgumentParser(add_help=False)
+    pipeline.add_argument("pipeline", metavar="PIPELINE", type=Path, help="a pipeline file")
+    pipeline.add_argument("--allow-import", action="store_true",
+                          help="allow 'module:Class' types (runs code the file names)")
+    cache = argparse.ArgumentParser(add_help=False)
+    cache.add_argument("--cache", metavar="URL",
+                       help="memory://, sqlite:///path.db or a path (default .llmkit/cache.db)")
+
+    run = commands.add_parser("run", parents=[pipeline], help="run a pipeline",
+                              description="Run once with -i, or over a JSONL file of inputs.")
+    run.add_argument("-i", "--input", action="append", default=[], metavar="KEY=VALUE",
+                     help="a pipeline input (KEY:=JSON for a JSON value); repeat per input")
+    run.add_argument("--input-file", metavar="FILE",
+                     help="JSONL inputs, one object per line ('-' for stdin)")
+    run.add_argument("-o", "--output", metavar="FILE",
+                     help="write JSONL results here (default stdout)")
+    run.add_argument("--ordered", action="store_true",
+                     help="write results in input order (default: as they finish)")
+    run.add_argument("--json", action="store_true", help="print one run's outputs as JSON")
+    caching = run.add_mutually_exclusive_group()
+    caching.add_argument("--cache", metavar="URL",
+                         help="memory://, sqlite:///path.db or a path (default "
+                              ".llmkit/cache.db)")
+    caching.add_argument("--no-cache", action="store_true", help="neither read nor write")
+    run.add_argument("--concurrency", type=_positive, metavar="N",
+                     help="calls in flight per node, for every node")
+    run.add_argument("--window", type=_positive, metavar="N",
+                     help="runs in flight at once (default 1024)")
+    run.add_argument("--profile", action="store_true",
+                     help="print per-node statistics to stderr at the end")
+    run.set_defaults(handler=_run)
+
+    validate = commands.add_parser("validate", parents=[pipeline], help="check a pipeline")
+    validate.set_defaults(handler=_validate)
+    graph = commands.add_parser("graph", parents=[pipeline], help="draw a pipeline")
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.set_defaults(handler=_graph)
+    nodes = commands.add_parser("nodes", help="list node and resource types")
+    nodes.set_defaults(handler=_nodes)
+
+    cache_command = commands.add_parser("cache", help="inspect or clear the result cache")
+    cache_commands = cache_command.add_subparsers(metavar="ACTION", required=True)
+    stats = cache_commands.add_parser("stats", parents=[cache], help="entries and bytes per node")
+    stats.set_defaults(handler=_cache_stats)
+    clear = cache_commands.add_parser("clear", parents=[cache], help="remove cached results")
+    clear.add_argument("--node", metavar="NAME", help="only this node's results")
+    clear.set_defaults(handler=_cache_clear)
+    return parser
+
+
+# -- shared steps --------------------------------------------------------------------------
+def _load(args: argparse.Namespace) -> Pipeline:
+    from llmkit.spec import load_pipeline
+
+    if args.allow_import and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: the project's own modules
+    return load_pipeline(args.pipeline, allow_import=args.allow_import)
+
+
+def _open_cache(url: str | None, *, must_exist: bool = False) -> CacheStore | None:
+    """The store `--cache` names; None when only an existing default cache would do."""
+    from llmkit.cache import DEFAULT_PATH, open_cache
+
+    if url is None and must_exist and not os.path.exists(DEFAULT_PATH):
+        return None
+    return open_cache(url)
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`await fn(...)` on the background loop. On Ctrl-C, cancel it and wait until it has
+    unwound (files and the cache are then closed cleanly), then re-raise."""
+    from llmkit import portal
+
+    finished = threading.Event()
+
+    async def call() -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            finished.set()
+
+    future = portal.submit(call)
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        future.cancel()
+        finished.wait(_UNWIND_SECONDS)  # a second Ctrl-C stops waiting
+        raise
+
+
+# -- run -------------------------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    from llmkit._batch import RESERVED
+    from llmkit.spec import scrub_secrets
+    from llmkit.stats import Profile
+
+    if args.input_file and args.input:
+        raise UsageError("give inputs with -i or with --input-file, not both")
+    if args.output and not args.input_file:
+        raise UsageError("--output is for --input-file runs; a single run prints its outputs")
+    p = _load(args)
+    inputs = None if args.input_file else _inputs(p, args.input)  # before touching the cache
+    clash = [name for name in p.output_map if name in RESERVED] if args.input_file else []
+    if clash:
+        raise UsageError(f"output '{clash[0]}' would clash with the '{clash[0]}' field of "
+                         "JSONL records: rename it under outputs:")
+    if args.concurrency:
+        for node in p.nodes.values():
+            node.configure(concurrency=args.concurrency)
+    profile = Profile()
+    options: dict[str, Any] = {"profile": profile}
+    if args.window:
+        options["window"] = args.window
+    store = None if args.no_cache else _open_cache(args.cache)
+    if store is not None:
+        options["cache"] = store
+
+    def scrub(text: str) -> str:
+        return scrub_secrets(p, text)
+
+    try:
+        if inputs is None:
+            code = _run_batch(p, args, options, profile, scrub)
+        else:
+            code = _run_one(p, inputs, args.json, options, scrub)
+    finally:
+        if store is not None:
+            store.close()
+    if args.profile:
+        print(profile.table(), file=sys.stderr)
+    return code
+
+
+def _inputs(p: Pipeline, pairs: list[str]) -> dict[str, Any]:
+    """Run inputs from `-i KEY=VALUE` (a string; JSON for `KEY:=VALUE` or a non-text type)."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        as_json = key.endswith(":")
+        key = key.removesuffix(":")
+        if not sep or not key:
+            raise UsageError(f"-i {pair!r}: expected KEY=VALUE")
+        if key not in p.inputs:
+            raise UsageError(f"unknown input '{key}'{did_you_mean(key, p.inputs)}; the "
+                             f"pipeline takes: {', '.join(p.inputs) or 'no inputs'}")
+        if as_json or p.inputs[key] in (int, float, bool, list, dict):
+            try:
+                values[key] = json.loads(text)
+            except ValueError:
+                raise UsageError(f"input '{key}' expects a JSON value, and what follows "
+                                 f"'=' is not one") from None
+        else:
+            values[key] = text
+    missing = [name for name in p.inputs if name not in values]
+    if missing:
+        raise UsageError(f"missing input {', '.join(repr(m) for m in missing)}: pass "
+                         f"-i {missing[0]}=VALUE, or --input-file FILE")
+    return values
+
+
+def _run_one(p: Pipeline, inputs: dict[str, Any], as_json: bool, options: dict[str, Any],
+             scrub: Callable[[str], str]) -> int:
+    from llmkit._batch import jsonable
+    from llmkit.errors import NodeError
+
+    result = _call(p.arun_many, [inputs], on_error="return", **options)[0]
+    if isinstance(result, NodeError):
+        cause = scrub(f"{type(result.cause).__name__}: {result.cause}")
+        if as_json:
+            print(json.dumps({"error": cause, "node": result.node}))
+        _error(f"node '{result.node}' failed: {cause}")
+        return FAILED
+    if isinstance(result, LlmkitError):
+        raise result
+    if as_json:
+        print(json.dumps(result, default=jsonable, ensure_ascii=False))
+    else:
+        print(_readable(result))
+    return OK
+
+
+def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
+               profile: Profile, scrub: Callable[[str], str]) -> int:
+    from llmkit._batch import InputLines, write_results
+    from llmkit._progress import Progress
+
+    stdin = args.input_file == "-"
+    source = sys.stdin.buffer if stdin else open(args.input_file, "rb")  # noqa: SIM115
+    try:
+        out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+        try:
+            progress = Progress(sys.stderr, hits=lambda: sum(
+                s.cache_hits for s in profile.nodes.values()))
+            if progress.enabled and source.seekable():
+                progress.total = sum(1 for line in source if line.strip())
+                source.seek(0)
+            lines = InputLines(source, "<stdin>" if stdin else args.input_file, progress.note)
+            try:
+                failed = _call(write_results, p, lines, out, ordered=args.ordered,
+                               progress=progress, scrub=scrub, **options)
+            finally:
+                progress.close()
+        finally:
+            if args.output:
+                out.close()
+    finally:
+        if not stdin:
+            source.close()
+    if failed:
+        print(f"llmkit: {failed} run{'s' if failed != 1 else ''} failed (see the error "
+              "records in the output)", file=sys.stderr)
+    return FAILED if failed else OK
+
+
+def _readable(outputs: Mapping[str, Any]) -> str:
+    """Outputs for a person: each name, then its value; lists one item per line."""
+    lines = []
+    for name, value in outputs.items():
+        if isinstance(value, str) and "\n" in value:
+            lines += [f"{name}:", *("  " + line for line in value.splitlines())]
+        elif isinstance(value, (list, tuple)) and value and not _is_scalar(value[0]):
+            lines.append(f"{name}: {len(value)} item{'s' if len(value) != 1 else ''}")
+            lines += [f"  {i}. {_compact(item)}" for i, item in enumerate(value, 1)]
+        else:
+            lines.append(f"{name}: {_compact(value, top=True)}")
+    return "\n".join(lines)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _compact(value: Any, *, top: bool = False, nested: bool = False, width: int = 100) -> str:
+    """One short line for a value: `id="doc-3"  score=0.8123  text="Paris is…"`. `top`: an
+    output's own value (text unquoted); `nested`: inside another value."""
+    if hasattr(value, "dtype") and getattr(value, "shape", None) == ():  # a numpy scalar
+        value = value.item()
+    if isinstance(value, str):
+        text = value if top else json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, Mapping) and not nested:
+        text = "  ".join(f"{k}={_compact(v, nested=True, width=60)}" for k, v in value.items())
+    elif isinstance(value, Mapping):
+        text = "{" + ", ".join(f"{k}: {_compact(v, nested=True, width=40)}"
+                               for k, v in value.items()) + "}"
+    elif hasattr(value, "dtype") and hasattr(value, "shape"):  # a numpy array
+        values = ", ".join(_compact(v) for v in value.ravel()[:8].tolist())
+        more = ", …" if value.size > 8 else ""
+        text = f"{value.dtype}{list(value.shape)} [{values}{more}]"
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(_compact(v, nested=True, width=40) for v in value) + "]"
+    else:
+        text = str(value)
+    return text if top or len(text) <= width else text[:width - 1] + "…"
+
+
+# -- validate, graph, nodes --------------------------------------------------------------------
+def _validate(args: argparse.Namespace) -> int:
+    p = _load(args)
+    n = len(p.nodes)
+    print(f"ok: {n} node{'s' if n != 1 else ''}, inputs {', '.join(p.inputs) or '(none)'}, "
+          f"outputs {', '.join(p.output_map) or '(none)'}")
+    return OK
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from llmkit._render import dot, mermaid
+
+    p = _load(args)
+    print(dot(p) if args.format == "dot" else mermaid(p))
+    return OK
+
+
+def _nodes(args: argparse.Namespace) -> int:
+    from llmkit._render import node_types
+
+    print(node_types())
+    return OK
+
+
+# -- cache -------------------------------------------------------------------------------------
+def _cache_stats(args: argparse.Namespace) -> int:
+    from llmkit.cache import DEFAULT_PATH
+
+    store = _open_cache(args.cache, must_exist=True)
+    if store is None:
+        print(f"no cache at {DEFAULT_PATH}")
+        return OK
+    with store:
+        usage = store.stats()
+    width = max([len("node"), *(len(name) for name in usage)])
+    print(f"{'node':<{width}}  {'entries':>9}  {'bytes':>12}")
+    for name, use in sorted(usage.items()):
+        print(f"{name:<{width}}  {use.entries:>9,}  {use.bytes:>12,}")
+    print(f"{'total':<{width}}  {sum(u.entries for u in usage.values()):>9,}  "
+          f"{sum(u.bytes for u in usage.values()):>12,}")
+    return OK
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    from llmkit.cache import DEFAULT_PATH
+
+    store = _open_cache(args.cache, must_exist=True)
+    if store is None:
+        print(f"no cache at {DEFAULT_PATH}: nothing to clear")
+        return OK
+    with store:
+        known = store.stats() if args.node else {}
+        removed = store.clear(args.node)
+    what = f" of node '{args.node}'" if args.node else ""
+    print(f"cleared {removed:,} entr{'y' if removed == 1 else 'ies'}{what}")
+    if args.node and args.node not in known:
+        print(f"note: the cache holds no results of node '{args.node}'"
+              f"{did_you_mean(args.node, known)}", file=sys.stderr)
+    return OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""Pipeline files: `load_pipeline` reads YAML into a `Pipeline`, `dump_pipeline` writes one.
+
+Loading is safe: plain data only (no tags, no imports unless allowed), every error a
+`PipelineError` whose message starts with `file:line:column:` and names the key at fault.
+Strings may refer to the environment (`${VAR}`, `${VAR:-default}`, `$$` for a `$`), and
+param values to resources (`$name`), which are built once per loaded pipeline when the first
+node that uses them is built. A loaded pipeline remembers how it was written, so dumping it
+gives back the same file (references as written, secrets never in clear). docs/yaml.md is
+the reference for the format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import yaml
+
+from llmkit import registry
+from llmkit._format import (
+    BOOL,
+    CACHE_KEYS,
+    FORMAT_VERSION,
+    INPUT_TYPES,
+    NODE_KEYS,
+    ORIGINS,
+    REFERENCE,
+    RESOURCE_REF,
+    RETRY_KEYS,
+    SCALAR_SETTINGS,
+    SETTING_KEYS,
+    TOP_KEYS,
+    VARIABLE,
+    Check,
+    Origin,
+    Ref,
+    dotted,
+    optional,
+    parameters,
+    same,
+    scrub,
+)
+from llmkit._yaml import Doc, Path, parse, plain_scalar
+from llmkit.errors import CycleError, PipelineError, SpecError, did_you_mean
+from llmkit.graph import Pipeline
+from llmkit.node import Node, Settings
+from llmkit.resources import ResourceSpec, remember
+from llmkit.secrets import is_secret_name
+
+__all__ = ["FORMAT_VERSION", "dump_pipeline", "load_pipeline", "scrub_secrets"]
+
+
+def load_pipeline(path_or_text: str | bytes | os.PathLike[str], *, allow_import: bool = False,
+                  env: Mapping[str, str] = os.environ) -> Pipeline:
+    """Read a pipeline from a file path, or from YAML text (bytes, or a str that holds a
+    newline or starts with `{`). Raises `SpecError`/`PipelineError` located in the file,
+    or `OSError` when the file cannot be read."""
+    if isinstance(path_or_text, bytes) or (isinstance(path_or_text, str) and (
+            "\n" in path_or_text or path_or_text.lstrip().startswith("{"))):
+        text, file = path_or_text, "<string>"
+    else:
+        file = os.fspath(path_or_text)
+        with open(file, "rb") as f:
+            text = f.read()
+    return _Loader(parse(text, file), allow_import=allow_import, env=env).pipeline()
+
+
+def dump_pipeline(p: Pipeline) -> str:
+    """The pipeline as YAML: what a person would write (params and settings that differ from
+    their defaults), with `${VAR}` references as loaded and other secrets as `***`."""
+    from llmkit._dump import dump
+
+    return dump(p)
+
+
+def scrub_secrets(p: Pipeline, text: str) -> str:
+    """`text` with the secret values a loaded pipeline's file brought in replaced by ***."""
+    origin = ORIGINS.get(p)
+    return scrub(text, origin.secrets) if origin else text
+
+
+def _kind(value: Any) -> str:
+    """What a value is, for messages; never shows a string (it might be a secret)."""
+    if isinstance(value, Ref):
+        return f"the resource reference '${value.name}'"
+    if value is None or isinstance(value, (bool, int, float)):
+        return yaml.safe_dump(value, default_flow_style=True).splitlines()[0]
+    names: dict[type, str] = {str: "a string", list: "a list", dict: "a mapping"}
+    return names.get(type(value), type(value).__name__)
+
+
+class _Loader:
+    """One load: interpolates the parsed file, builds resources, nodes and wiring."""
+
+    def __init__(self, doc: Doc, *, allow_import: bool, env: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.allow_import = allow_import
+        self.env = env
+        self.raw: dict[Path, tuple[str, Any]] = {}
+        self.secrets: set[str] = set()
+        self.declared: dict[str, ResourceSpec] = {}
+        self.built: dict[str, Any] = {}
+        self.building: list[str] = []
+
+    # -- errors ----------------------------------------------------------------------------
+    def error(self, path: Path, message: str, *, key: bool = False,
+              cls: type[PipelineError] = SpecError) -> PipelineError:
+        """A located error of class `cls`, with every known secret scrubbed."""
+        located = self.doc.error(path, scrub(message, self.secrets), key=key)
+        if cls is SpecError:
+            return located
+        error = cls(str(located))
+        error.file, error.line, error.column = located.file, located.line, located.column  # type: ignore[attr-defined]
+        return error
+
+    def relocate(self, exc: PipelineError, path: Path, *, key: bool = False) -> PipelineError:
+        """`exc` (raised by the graph or registry) located at `path`, same class."""
+        return self.error(path, str(exc), key=key, cls=type(exc))
+
+    def expect(self, value: Any, path: Path, kind: type | tuple[type, ...], what: str) -> Any:
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in (
+                kind if isinstance(kind, tuple) else (kind,))):
+            hint = " (write $$ for a literal '$'; a $name reference may only be a param value)" \
+                if isinstance(value, Ref) else ""
+            raise self.error(path, f"{dotted(path)}: expected {what}, not {_kind(value)}{hint}")
+        return value
+
+    def mapping(self, value: Any, path: Path, allowed: tuple[str, ...] | None = None,
+                ) -> dict[str, Any]:
+        """`value` as a mapping with string keys, each one of `allowed` when given."""
+        self.expect(value, path, dict, "a mapping")
+        for key in value:
+            if not isinstance(key, str):
+                raise self.error((*path, key), f"{dotted(path)}: key {_kind(key)} is not a "
+                                               "name", key=True)
+            if allowed is not None and key not in allowed:
+                raise self.error((*path, key), f"{dotted(path)}: unknown key '{key}'"
+                                               f"{did_you_mean(key, allowed)}; expected one "
+                                               f"of: {', '.join(allowed)}", key=True)
+        return value
+
+    # -- interpolation ---------------------------------------------------------------------
+    def interpolate(self, value: Any, path: Path, secret: bool) -> Any:
+        """`value` with `${VAR}` expanded in every string and `$name` strings as `Ref`."""
+        if isinstance(value, dict):
+            return {k: self.interpolate(v, (*path, k),
+                                        secret or (isinstance(k, str) and is_secret_name(k)))
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.interpolate(v, (*path, i), secret) for i, v in enumerate(value)]
+        if isinstance(value, str):
+            value = self.expand(value, path, secret)
+        if secret and value is not None and not isinstance(value, Ref):
+            self.secrets.add(str(value))  # scrubbed from every message from now on
+        return value
+
+    def expand(self, raw: str, path: Path, secret: bool) -> Any:
+        if "$" not in raw:
+            return raw
+        if RESOURCE_REF.fullmatch(raw):
+            return Ref(raw[1:])
+        pieces: list[str] = []
+        end = 0
+        for match in REFERENCE.finditer(raw):
+            pieces.append(raw[end:match.start()])
+            end = match.end()
+            pieces.append("$" if match["dollar"] else self.variable(match, path))
+        pieces.append(raw[end:])
+        text = "".join(pieces)
+        whole = REFERENCE.fullmatch(raw)
+        # A value that is one reference takes the type its text has in YAML (`${K:-4}` is 4),
+        # except a secret, which stays a string.
+        value = plain_scalar(text) if whole and whole["body"] is not None and not secret \
+            else text
+        self.raw[path] = (raw, value)
+        return value
+
+    def variable(self, match: re.Match[str], path: Path) -> str:
+        variable = VARIABLE.fullmatch(match["body"]) if match["close"] else None
+        if variable is None:
+            raise self.error(path, f"{dotted(path)}: bad reference: write ${{NAME}} or "
+                                   "${NAME:-default} (and $$ for a literal '$')")
+        name, default = variable["name"], variable["default"]
+        value = self.env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                raise self.error(path, f"{dotted(path)}: environment variable '{name}' is "
+                                       f"not set (write ${{{name}:-default}} to give a default)")
+            return default
+        if is_secret_name(name):
+            self.secrets.add(value)
+        return value
+
+    # -- the file --------------------------------------------------------------------------
+    def pipeline(self) -> Pipeline:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            raise self.error((), f"a pipeline file is a mapping that starts with 'llmkit: "
+                                 f"{FORMAT_VERSION}', not {_kind(data)}")
+        if "llmkit" not in data:
+            raise self.error((), f"missing the format version: start the file with 'llmkit: "
+                                 f"{FORMAT_VERSION}'")
+        version = data["llmkit"]
+        if not same(version, FORMAT_VERSION):
+            raise self.error(("llmkit",), f"llmkit: unsupported format version {_kind(version)}"
+                                          f"; this llmkit reads version {FORMAT_VERSION}")
+        data = self.mapping(self.interpolate(data, (), False), (), TOP_KEYS)
+        if "nodes" not in data:
+            raise self.error((), "missing 'nodes': a pipeline needs a 'nodes' mapping")
+        inputs = self.inputs(data.get("inputs", {}))
+        header = {key: self.expect(data[key], (key,), str, "a string")
+                  for key in ("name", "description") if key in data}
+        try:
+            p = Pipeline(inputs=inputs, **header)
+        except PipelineError as exc:
+            raise self.relocate(exc, ("inputs",)) from None
+        for name, spec in self.mapping(data.get("resources", {}), ("resources",)).items():
+            self.declare(name, spec)
+        nodes = self.mapping(data["nodes"], ("nodes",))
+        for name, spec in nodes.items():
+            self.add_node(p, name, spec)
+        for name, spec in nodes.items():
+            for port, source in spec.get("inputs", {}).items():
+                path = ("nodes", name, "inputs", port)
+                self.expect(source, path, str, "a source ('input' or 'node.port')")
+                try:
+                    p.connect(source, f"{name}.{port}")
+                except PipelineError as exc:
+                    raise self.relocate(exc, path, key=True) from None
+        if "outputs" in data:
+            outputs = self.mapping(data["outputs"], ("outputs",))
+            for key, source in outputs.items():
+                self.expect(source, ("outputs", key), str, "a source ('node.port')")
+            try:
+                p.outputs(**outputs)
+            except PipelineError as exc:
+                raise self.relocate(exc, self.blame(p, str(exc), outputs), key=True) from None
+            except TypeError as exc:  # an output named like a parameter of `outputs()`
+                raise self.error(("outputs",), f"outputs: {exc}", key=True) from None
+        try:
+            p.validate()
+        except CycleError as exc:
+            raise self.relocate(exc, self.cycle_path(p), key=True) from None
+        except PipelineError as exc:
+            raise self.relocate(exc, self.blame(p, str(exc)), key=True) from None
+        ORIGINS[p] = Origin(
+            doc=self.doc, raw=self.raw, secrets=frozenset(self.secrets),
+            resources=self.declared, inputs_as_list=isinstance(data.get("inputs"), list))
+        return p
+
+    def inputs(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, list):
+            return {self.expect(v, ("inputs", i), str, "an input name"): Any
+                    for i, v in enumerate(value)}
+        types = {}
+        for name, type_name in self.mapping(value, ("inputs",)).items():
+            self.expect(type_name, ("inputs", name), str, "a type name")
+            if type_name not in INPUT_TYPES:
+                raise self.error(("inputs", name), f"inputs.{name}: unknown type '{type_name}'"
+                                                   f"{did_you_mean(type_name, INPUT_TYPES)}; "
+                                                   f"use one of: {', '.join(INPUT_TYPES)}")
+            types[name] = INPUT_TYPES[type_name]
+        return types
+
+    def blame(self, p: Pipeline, message: str, outputs: Mapping[str, str] | None = None,
+              ) -> Path:
+        """The path of the node, wired port or output (of `outputs`, default the pipeline's)
+        that `message` names first."""
+        candidates: list[tuple[str, Path]] = []
+        for name in p.nodes:
+            candidates += [(f"'{name}.{port}'", ("nodes", name, "inputs", port))
+                           for port in p.wiring[name]]
+            candidates += [(f"'{name}'", ("nodes", name)), (f"'{name}.", ("nodes", name))]
+        candidates += [(f"'{name}'", ("outputs", name))
+                       for name in (p.output_map if outputs is None else outputs)]
+        found = [(message.find(token), -len(token), i) for i, (token, _) in enumerate(candidates)
+                 if token in message]
+        return candidates[min(found)[2]][1] if found else ("nodes",)
+
+    def cycle_path(self, p: Pipeline) -> Path:
+        """The wired input that closes the pipeline's first cycle."""
+        import networkx as nx
+
+        cycle = nx.find_cycle(p.graph)
+        last, first = cycle[-1]
+        ports = [port for port, source in p.wiring[first].items()
+                 if source.partition(".")[0] == last]
+        return ("nodes", first, "inputs", ports[0]) if ports else ("nodes", first)
+
+    # -- resources -------------------------------------------------------------------------
+    def declare(self, name: str, spec: Any) -> None:
+        path = ("resources", name)
+        spec = self.mapping(spec, path)
+        if "type" not in spec:
+            raise self.error(path, f"resources.{name}: missing 'type' (a registered resource "
+                                   "type)", key=True)
+        type_name = self.expect(spec["type"], (*path, "type"), str, "a resource type name")
+        self.declared[name] = ResourceSpec(
+            name, type_name, {k: v for k, v in spec.items() if k != "type"})
+
+    def resolve(self, value: Any, path: Path) -> Any:
+        """`value` with each `$name` replaced by the built resource."""
+        if isinstance(value, Ref):
+            return self.resource(value.name, path)
+        if isinstance(value, dict):
+            return {k: self.resolve(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+    def resource(self, name: str, used_at: Path) -> Any:
+        """The resource `name`, built on first use."""
+        if name in self.built:
+            return self.built[name]
+        if name not in self.declared:
+            declared = ", ".join(self.declared) or "none"
+            raise self.error(used_at, f"{dotted(used_at)}: '${name}' names no resource"
+                                      f"{did_you_mean(name, self.declared)} (declared under "
+                                      f"resources: {declared}; write $$ for a literal '$')")
+        path = ("resources", name)
+        if name in self.building:
+            loop = " -> ".join([*self.building[self.building.index(name):], name])
+            raise self.error(path, f"resources refer to each other in a loop: {loop}", key=True)
+        self.building.append(name)
+        spec = self.declared[name]
+        try:
+            factory = registry.lookup_resource(spec.type, allow_import=self.allow_import)
+        except PipelineError as exc:
+            raise self.relocate(exc, (*path, "type")) from None
+        params = self.resolve(dict(spec.params), path)
+        self.check_params(factory, params, path, path, f"resource '{name}' ({spec.type})")
+        try:
+            obj = factory(**params)
+        except Exception as exc:  # any failure of a factory is a problem of this file's entry
+            raise self.error(path, f"resource '{name}' ({spec.type}): cannot build it: "
+                                   f"{type(exc).__name__}: {exc}", key=True) from None
+        remember(obj, spec)
+        self.building.pop()
+        self.built[name] = obj
+        return obj
+
+    # -- nodes -----------------------------------------------------------------------------
+    def check_params(self, factory: Callable[..., Any], params: dict[str, Any],
+                     params_path: Path, owner_path: Path, what: str) -> None:
+        """Unknown or missing params, named before the factory is called."""
+        known = parameters(factory)
+        if known is None:
+            return
+        accepted, takes_any = known
+        names = [p.name for p in accepted]
+        for key in params:
+            if not takes_any and key not in names:
+                raise self.error((*params_path, key), f"{what}: unknown param '{key}'"
+                                                      f"{did_you_mean(key, names)}; its params "
+                                                      f"are: {', '.join(names) or 'none'}",
+                                 key=True)
+        missing = [p.name for p in accepted if p.default is p.empty and p.name not in params]
+        if missing:
+            raise self.error(owner_path, f"{what}: missing required param "
+                                         f"{', '.join(repr(m) for m in missing)}", key=True)
+
+    def add_node(self, p: Pipeline, name: str, spec: Any) -> None:
+        path = ("nodes", name)
+        spec = self.mapping(spec, path, (*NODE_KEYS, *SETTING_KEYS))
+        if "type" not in spec:
+            raise self.error(path, f"nodes.{name}: missing 'type' (see `llmkit nodes`)",
+                             key=True)
+        type_name = self.expect(spec["type"], (*path, "type"), str, "a node type name")
+        try:
+            cls = registry.lookup(type_name, allow_import=self.allow_import)
+        except PipelineError as exc:
+            raise self.relocate(exc, (*path, "type")) from None
+        params = self.resolve(self.mapping(spec.get("params", {}), (*path, "params")),
+                              (*path, "params"))
+        what = f"node '{name}' ({type_name})"
+        self.check_params(cls, params, (*path, "params"), path, what)
+        self.mapping(spec.get("inputs", {}), (*path, "inputs"))
+        try:
+            node = cls(**params)
+        except Exception as exc:  # a node's constructor may fail in any way: locate it
+            raise self.error(path, f"{what}: cannot build it: {type(exc).__name__}: {exc}",
+                             key=True) from None
+        if not isinstance(node, Node):
+            raise self.error((*path, "type"), f"{what}: '{type_name}' is not a node class")
+        node.configure(**self.settings(spec, path, node.settings))
+        try:
+            p.add(name, node)
+        except PipelineError as exc:
+            raise self.relocate(exc, path, key=True) from None
+
+    def settings(self, spec: dict[str, Any], path: Path, current: Settings) -> dict[str, Any]:
+        """`node.configure(...)` arguments for the settings keys of a node entry."""
+        out: dict[str, Any] = {}
+        for key, check in SCALAR_SETTINGS.items():
+            if key in spec:
+                out[key] = self.check((*path, key), spec[key], check)
+        if "retry" in spec:
+            retry = self.mapping(spec["retry"], (*path, "retry"), tuple(RETRY_KEYS))
+            out["retry"] = dataclasses.replace(current.retry, **{
+                k: self.check((*path, "retry", k), v, RETRY_KEYS[k]) for k, v in retry.items()})
+        if "cache" in spec:
+            cache = spec["cache"]
+            if not isinstance(cache, dict):
+                out["cache"] = self.check((*path, "cache"), cache, optional(BOOL))
+            else:
+                cache = self.mapping(cache, (*path, "cache"), tuple(CACHE_KEYS))
+                for key, check in CACHE_KEYS.items():
+                    self.check((*path, "cache", key), cache.get(key), check)
+                out["cache"] = cache.get("enabled", True)
+                out["cache_ttl"] = cache.get("ttl")
+        return out
+
+    def check(self, path: Path, value: Any, check: Check) -> Any:
+        if not check[0](value):
+            raise self.error(path, f"{dotted(path)}: expected {check[1]}, not {_kind(value)}")
+        return value
