@@ -125,6 +125,19 @@ def _parser() -> argparse.ArgumentParser:
     nodes = commands.add_parser("nodes", help="list node and resource types")
     nodes.set_defaults(handler=_nodes)
 
+    ingest = commands.add_parser(
+        "ingest", help="index a folder of documents for search",
+        description="Split, embed and index the documents under PATH into the index directory "
+                    "(incremental: unchanged files are skipped; the write is atomic).")
+    ingest.add_argument("path", metavar="PATH", help="a folder, file or glob of documents")
+    ingest.add_argument("--index", metavar="DIR", default=".llmkit/index",
+                        help="the index directory (default .llmkit/index)")
+    ingest.add_argument("--dim", type=_positive, default=384,
+                        help="hashing embedder dimension (default 384)")
+    ingest.add_argument("--chunk-size", type=_positive, default=800, metavar="CHARS")
+    ingest.add_argument("--overlap", type=int, default=120, metavar="CHARS")
+    ingest.set_defaults(handler=_ingest)
+
     cache_command = commands.add_parser("cache", help="inspect or clear the result cache")
     cache_commands = cache_command.add_subparsers(metavar="ACTION", required=True)
     stats = cache_commands.add_parser("stats", parents=[cache], help="entries and bytes per node")
@@ -363,6 +376,23 @@ def _nodes(args: argparse.Namespace) -> int:
     from llmkit._render import node_types
 
     print(node_types())
+    return OK
+
+
+# -- ingest ------------------------------------------------------------------------------------
+def _ingest(args: argparse.Namespace) -> int:
+    from llmkit.nodes.corpus import Corpus
+    from llmkit.nodes.embedders import HashingEmbedder
+
+    corpus = Corpus(args.index, embedder=HashingEmbedder(dim=args.dim),
+                    chunk_size=args.chunk_size, overlap=args.overlap)
+    report = corpus.ingest(args.path)
+    for problem in report.problems:
+        print(f"skipped {problem['source']}: {problem['error']}", file=sys.stderr)
+    if not len(corpus):
+        print(f"llmkit: warning: no documents found under {args.path} "
+              f"(looked for {', '.join(corpus.patterns)})", file=sys.stderr)
+    print(f"{args.index}: {report.summary()}; {len(corpus)} chunks in the index")
     return OK
 
 

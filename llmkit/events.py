@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,3 +29,19 @@ class Event:
     errors: int = 0
     cached: int = 0
     data: Any = None
+
+
+_token_sink: ContextVar[Callable[[str], None] | None] = ContextVar("llmkit_tokens", default=None)
+
+
+def emit_token(text: str) -> None:
+    """Report a piece of streamed text from inside a node's `run` (no-op when no one listens)."""
+    sink = _token_sink.get()
+    if sink is not None:
+        sink(text)
+
+
+def streaming() -> bool:
+    """True when the current call's tokens are being listened to (`astream`, `RAGChain.stream`),
+    so a generator can stream its answer instead of waiting for all of it."""
+    return _token_sink.get() is not None

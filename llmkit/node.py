@@ -144,13 +144,14 @@ class Node:
 
         return type_name_of(type(self))
 
-    @classmethod
-    def is_batch(cls) -> bool:
-        return _overrides(cls, "run_batch")
+    def is_batch(self) -> bool:
+        """Whether the scheduler calls `run_batch` (else `run`); a node whose mode depends on
+        its params (a generator with a batch-capable or a per-request model) overrides it."""
+        return _overrides(type(self), "run_batch")
 
-    @classmethod
-    def is_async(cls) -> bool:
-        method = cls.run_batch if cls.is_batch() else cls.run
+    def is_async(self) -> bool:
+        """Whether the method the scheduler calls is a coroutine function."""
+        method = type(self).run_batch if self.is_batch() else type(self).run
         return inspect.iscoroutinefunction(method)
 
     def configure(self, **settings: Any) -> Node:
@@ -179,9 +180,10 @@ class Node:
             "params": without_secrets(self._params),
         }
 
-    @functools.cached_property
+    @property
     def fingerprint(self) -> bytes:
-        """16-byte hash of `describe()`; resources contribute their own fingerprints."""
+        """16-byte hash of `describe()`; resources contribute their own fingerprints, read
+        anew each time, so an index that gained documents gives a new fingerprint."""
         from llmkit.cache.keys import hash_value
 
         return hash_value(self.describe())
@@ -222,10 +224,10 @@ class FunctionNode(Node):
     def defaults(self) -> dict[str, Any]:
         return self._defaults
 
-    def is_batch(self) -> bool:  # type: ignore[override]
+    def is_batch(self) -> bool:
         return self.batch
 
-    def is_async(self) -> bool:  # type: ignore[override]
+    def is_async(self) -> bool:
         return self._is_async
 
     @property

@@ -34,6 +34,7 @@ the output ports its successors read.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -47,7 +48,7 @@ import anyio.lowlevel
 from llmkit.cache.keys import item_key
 from llmkit.calls import CallRunner, Outcome
 from llmkit.errors import NodeError
-from llmkit.events import Event
+from llmkit.events import Event, _token_sink
 from llmkit.graph import INPUT, Plan, PlanNode
 from llmkit.memo import MISS, NodeMemo, output_hash, value_hash
 from llmkit.stats import Profile
@@ -258,6 +259,7 @@ class Scheduler:
                     continue
                 if emit:
                     emit(Event("node_started", ns.name, (run.index,), 1))
+                    _token_sink.set(functools.partial(self._token, ns.name, run.index))
                 started = time.perf_counter()
                 outcome = await caller.one(self._inputs(ns, run))
                 self._finish_call(ns, [run], [outcome], time.perf_counter() - started)
@@ -265,6 +267,9 @@ class Scheduler:
         finally:
             ns.in_flight -= 1
             self._wake.set()
+
+    def _token(self, node: str, run: int, text: str) -> None:
+        self.emit(Event("token", node, (run,), data=text))  # type: ignore[misc]
 
     def _run_inline(self, ns: _NodeState, runs: list[Run]) -> None:
         node = ns.plan.node

@@ -24,6 +24,10 @@ FILES = sorted([*(REPO / "tests" / "fixtures" / "pipelines").glob("*.yaml"),
 #: required params are missing here is skipped (with the reason shown by `pytest -rs`).
 REQUIRED_PARAMS: dict[str, dict[str, Any]] = {
     "prompt": {"template": "Question: {question}\nContext: {context}"},
+    "search": {"index": resource("corpus", name="index", path=None)},
+    "keyword_search": {"index": resource("corpus", name="index", path=None)},
+    "ingest": {"index": resource("corpus", name="index", path=None)},
+    "web_search": {"client": resource("searx", name="web", base_url="http://127.0.0.1:9")},
 }
 
 

@@ -1,0 +1,149 @@
+"""`RAGChain`: ask questions of documents in three lines. A thin facade: it builds the
+embed → search → build_context → generate pipeline and runs it with the same runner, so
+`batch_query` of 100 questions is one embedding call and one index search."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmkit import portal
+from llmkit.graph import Pipeline
+
+__all__ = ["Answer", "RAGChain", "Source"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage an answer drew on: citation number, chunk id, file, retrieval score."""
+
+    n: int
+    id: str
+    source: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer's text and the sources its citations `[n]` refer to."""
+
+    text: str
+    sources: list[Source] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class RAGChain:
+    """Retrieval-augmented answers over a `Corpus` (see `from_documents`)."""
+
+    def __init__(self, pipeline: Pipeline, corpus: Any, *, cache: Any = None) -> None:
+        self.pipeline = pipeline
+        self.corpus = corpus
+        self.cache = cache
+
+    @classmethod
+    def from_documents(cls, path_or_docs: str | os.PathLike[str] | Sequence[str | dict[str, Any]],
+                       *, index: str | os.PathLike[str] | None = None, embedder: Any = None,
+                       llm: Any = None, k: int = 4, max_chars: int = 4000,
+                       hybrid: bool = False, cache: Any = None) -> RAGChain:
+        """Index a folder (or a list of texts / `{"text", "source"}` dicts) and answer from it.
+
+        `index` is where the index is kept (default: `.llmkit/indexes/<folder>-<hash>` for a
+        folder, memory only for a list); a folder is ingested incrementally, so a second
+        start skips unchanged files. `embedder` defaults to the
+        offline hashing embedder, `llm` to the offline extractive generator; `hybrid` fuses
+        BM25 with vector search. `cache` is a store (`MemoryCache()`, ...) for node results.
+        """
+        from llmkit.nodes.corpus import Corpus
+        from llmkit.nodes.rag import BuildContext, Embed, Fuse, Generate, KeywordSearch, Search
+
+        if isinstance(path_or_docs, (str, os.PathLike)):
+            source = os.fspath(path_or_docs)
+            corpus = Corpus(index if index is not None else _default_index(source),
+                            source=source, embedder=embedder)
+        else:
+            corpus = Corpus(index, embedder=embedder)
+            corpus.ingest_documents(path_or_docs)
+        p = Pipeline("rag", inputs=["question"])
+        p.add("embed", Embed(corpus.embedder), text="question")
+        p.add("search", Search(corpus, k=k), vector="embed.vector")
+        hits = "search.hits"
+        if hybrid:
+            p.add("keywords", KeywordSearch(corpus, k=k), query="question")
+            p.add("fuse", Fuse(k=k), a="search.hits", b="keywords.hits")
+            hits = "fuse.hits"
+        p.add("context", BuildContext(max_chars=max_chars), hits=hits)
+        p.add("generate", Generate(llm), question="question", context="context.text")
+        p.outputs(answer="generate.answer", sources="context.sources")
+        return cls(p, corpus, cache=cache)
+
+    # -- asking -------------------------------------------------------------------------
+    def query(self, question: str) -> Answer:
+        return _answer(self.pipeline.run({"question": question}, cache=self.cache))
+
+    async def aquery(self, question: str) -> Answer:
+        return _answer(await self.pipeline.arun({"question": question}, cache=self.cache))
+
+    def batch_query(self, questions: Sequence[str]) -> list[Answer]:
+        """Answer every question concurrently, micro-batching embedding and search."""
+        results = self.pipeline.run_many([{"question": q} for q in questions],
+                                         cache=self.cache)
+        return [_answer(r) for r in results]
+
+    async def abatch_query(self, questions: Sequence[str]) -> list[Answer]:
+        results = await self.pipeline.arun_many([{"question": q} for q in questions],
+                                                cache=self.cache)
+        return [_answer(r) for r in results]
+
+    async def astream(self, question: str) -> AsyncIterator[str]:
+        """The answer as it is generated: tokens from a streaming model, or the whole
+        answer at once from one that does not stream (the extractive default)."""
+        streamed = False
+        async for event in self.pipeline.astream({"question": question}, cache=self.cache):
+            if event.kind == "token":
+                streamed = True
+                yield event.data
+            elif event.kind == "result" and not streamed:
+                yield event.data["answer"]
+
+    def stream(self, question: str) -> Iterator[str]:
+        """Sync `astream`: pieces arrive as the background loop produces them."""
+        pieces: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        done = object()
+
+        async def pump() -> None:
+            try:
+                async for piece in self.astream(question):
+                    pieces.put(piece)
+            except BaseException as exc:
+                pieces.put(exc)
+                raise
+            finally:
+                pieces.put(done)
+
+        future = portal.submit(pump)
+        try:
+            while (piece := pieces.get()) is not done:
+                if isinstance(piece, BaseException):
+                    raise piece
+                yield piece
+        finally:
+            future.cancel()
+
+
+def _default_index(source: str) -> str:
+    """An index directory per source folder, so two folders never share one index."""
+    absolute = os.path.abspath(source)
+    digest = hashlib.blake2b(absolute.encode(), digest_size=4).hexdigest()
+    return os.path.join(".llmkit", "indexes", f"{os.path.basename(absolute)}-{digest}")
+
+
+def _answer(result: dict[str, Any]) -> Answer:
+    return Answer(result["answer"], [Source(s["n"], s["id"], s.get("source", ""),
+                                            float(s.get("score", 0.0)))
+                                     for s in result["sources"]])
