@@ -31,6 +31,7 @@ __all__ = ["BM25Index"]
 
 _FORMAT = "llmkit.bm25/1"
 _EMPTY = np.zeros(0, dtype=np.int32)
+_BATCH = 4096  # documents tokenized and counted at a time
 
 
 class _Postings:
@@ -104,7 +105,14 @@ class BM25Index:
             raise ValueError(f"got {len(ids)} ids but {len(texts)} texts")
         positions, rows = self._table.upsert(
             ids, metadata, lambda pos: msgpack.packb([texts[p] for p in pos]))
-        words = [tokenize(texts[pos]) for pos in positions]
+        for start in range(0, len(positions), _BATCH):  # bounded memory for big adds
+            self._count_terms([texts[p] for p in positions[start:start + _BATCH]],
+                              rows[start:start + _BATCH].tolist())
+        self._postings = None
+
+    def _count_terms(self, texts: list[str], rows: list[int]) -> None:
+        """Store each text's term ids and counts at its row (vectorised over the texts)."""
+        words = [tokenize(text) for text in texts]
         flat = list(chain.from_iterable(words))
         vocab = self._vocab
         for word in dict.fromkeys(flat):  # first-seen order keeps term ids reproducible
@@ -116,13 +124,12 @@ class BM25Index:
         bounds = np.searchsorted(keys // width, np.arange(1, len(words)))
         per_terms = np.split((keys % width).astype(np.int32), bounds)
         per_counts = np.split(counts.astype(np.int32), bounds)
-        for row, terms, tfs in zip(rows.tolist(), per_terms, per_counts, strict=True):
+        for row, terms, tfs in zip(rows, per_terms, per_counts, strict=True):
             if row == len(self._terms):
                 self._terms.append(terms)
                 self._counts.append(tfs)
             else:
                 self._terms[row], self._counts[row] = terms, tfs
-        self._postings = None
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents by id (unknown ids are ignored); returns how many."""

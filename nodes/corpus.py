@@ -127,7 +127,9 @@ class Corpus:
 
     def _empty(self) -> tuple[VectorIndex, BM25Index]:
         self._files, self._signature = {}, ""
-        return VectorIndex(self.embedder.dim), BM25Index()
+        # A remote embedder may learn its dimension from its first answer: `_add` then
+        # replaces this empty placeholder with an index of the right width.
+        return VectorIndex(getattr(self.embedder, "dim", None) or 1), BM25Index()
 
     def _save(self) -> None:
         if self.path is None:
@@ -226,8 +228,20 @@ class Corpus:
             ids = [c["id"] for c in batch]
             texts = [c["text"] for c in batch]
             metadata = [{k: v for k, v in c.items() if k != "id"} for c in batch]
-            self.vectors.add(ids, self.embedder.embed(texts), metadata)
+            matrix = self._embed(texts)
+            if not len(self.vectors) and self.vectors.dim != matrix.shape[1]:
+                self.vectors = VectorIndex(matrix.shape[1])
+            self.vectors.add(ids, matrix, metadata)
             self.keywords.add(ids, texts, metadata)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Embed with the sync API, or an async-only (HTTP) embedder on the background loop:
+        ingest runs in sync code, never on the loop itself."""
+        if hasattr(self.embedder, "embed"):
+            return np.asarray(self.embedder.embed(texts))
+        from llmkit import portal
+
+        return np.asarray(portal.call(self.embedder.aembed, texts))
 
     # -- searching --------------------------------------------------------------------------
     def search(self, vectors: np.ndarray, k: int,

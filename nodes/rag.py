@@ -13,7 +13,7 @@ import anyio.to_thread
 import numpy as np
 
 from llmkit.events import emit_token, streaming
-from llmkit.node import Node, Settings
+from llmkit.node import Node, Retry, Settings
 from llmkit.nodes.context import build_context
 from llmkit.nodes.corpus import Corpus
 from llmkit.nodes.documents import DEFAULT_PATTERNS, load_files, split
@@ -21,8 +21,12 @@ from llmkit.nodes.embedders import HashingEmbedder
 from llmkit.nodes.extractive import ExtractiveGenerator
 from llmkit.registry import register
 
-__all__ = ["BuildContext", "Embed", "Fuse", "Generate", "Ingest", "KeywordSearch", "LoadFiles",
-           "Search", "Split", "WebSearch"]
+__all__ = ["Aggregate", "BuildContext", "Embed", "Fuse", "Generate", "Ingest", "KeywordSearch",
+           "LoadFiles", "Search", "Split", "WebSearch"]
+
+# Nodes that may call a server retry what the server says is worth retrying (429, 5xx,
+# timeouts, resets: `RetryableError`); offline components never raise it.
+REMOTE_RETRY = Retry(attempts=4, backoff=0.2, max_backoff=10.0)
 
 SYSTEM_PROMPT = ("Answer the question using only the numbered context. Cite the passages you "
                  "use like [1]. If the context does not contain the answer, say so.")
@@ -80,7 +84,7 @@ class Embed(Node):
 
     inputs = {"text": str}
     outputs = {"vector": np.ndarray}
-    settings = Settings(max_batch=256)
+    settings = Settings(max_batch=256, retry=REMOTE_RETRY)
 
     def __init__(self, embedder: Any = None) -> None:
         self.embedder = embedder if embedder is not None else HashingEmbedder()
@@ -181,6 +185,8 @@ class Generate(Node):
 
     inputs = {"question": str, "context": str}
     outputs = {"answer": str}
+    defaults = {"context": ""}
+    settings = Settings(retry=REMOTE_RETRY)
 
     def __init__(self, llm: Any = None, system_prompt: str = SYSTEM_PROMPT,
                  template: str = USER_TEMPLATE) -> None:
@@ -216,6 +222,7 @@ class WebSearch(Node):
     inputs = {"query": str}
     outputs = {"hits": list}
     deterministic = False  # the web changes
+    settings = Settings(retry=REMOTE_RETRY)
 
     def __init__(self, client: Any = None, k: int = 5) -> None:
         if client is None:
@@ -226,3 +233,26 @@ class WebSearch(Node):
 
     async def run(self, query: str) -> dict[str, Any]:
         return {"hits": await self.client.asearch(query, k=self.k)}
+
+
+@register("aggregate")
+class Aggregate(Node):
+    """Fan-in: the texts on the ports named in `sources` (e.g. several agents' answers),
+    joined under their names, for a final node to combine."""
+
+    outputs = {"text": str}
+    settings = Settings(inline=True)
+
+    def __init__(self, sources: Sequence[str] = ("a", "b"),
+                 template: str = "## {name}\n{text}", separator: str = "\n\n") -> None:
+        if not sources:
+            raise ValueError("aggregate needs at least one source port")
+        self.sources, self.template, self.separator = list(sources), template, separator
+
+    @property  # type: ignore[override]
+    def inputs(self) -> dict[str, Any]:
+        return {name: str for name in self.sources}
+
+    def run(self, **texts: str) -> dict[str, Any]:
+        return {"text": self.separator.join(self.template.format(name=name, text=texts[name])
+                                            for name in self.sources)}

@@ -18,6 +18,7 @@ from weakref import WeakKeyDictionary
 
 import httpx
 
+from llmkit import portal
 from llmkit.errors import LlmkitError
 
 __all__ = ["LoopLocalClient", "TransportChoice", "make_client"]
@@ -122,6 +123,8 @@ class LoopLocalClient:
                 for old in closed:
                     del self._clients[old]
                 client = self._clients[loop] = self._factory()
+            if portal.is_loop(loop):  # the sync API's loop lives until exit: close then
+                portal.on_close(client.aclose)
         return client
 
     async def aclose(self) -> None:
