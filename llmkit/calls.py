@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.to_thread
@@ -68,7 +68,7 @@ class CallRunner:
 
     async def _invoke_batch(self, items: Items) -> Any:
         if self.is_async:
-            return await self.node.run_batch(items)
+            return await cast("Awaitable[Any]", self.node.run_batch(items))
         return await anyio.to_thread.run_sync(
             self.node.run_batch, items, limiter=self.threads, abandon_on_cancel=True)
 
@@ -88,7 +88,7 @@ class CallRunner:
 
     async def _invoke_one(self, item: dict[str, Any]) -> Any:
         if self.is_async:
-            return await self.node.run(**item)
+            return await cast("Awaitable[Any]", self.node.run(**item))
         return await anyio.to_thread.run_sync(
             functools.partial(self.node.run, **item), limiter=self.threads,
             abandon_on_cancel=True)

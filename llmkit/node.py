@@ -29,7 +29,7 @@ import inspect
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from llmkit.secrets import without_secrets
 
@@ -95,10 +95,12 @@ def _overrides(cls: type, name: str) -> bool:
 class Node:
     """Base class of every node; see the module docstring for the contract."""
 
-    inputs: ClassVar[Mapping[str, Any]] = {}
-    outputs: ClassVar[Mapping[str, Any]] = {}
-    defaults: ClassVar[Mapping[str, Any]] = {}
-    version: ClassVar[str] = "1"
+    # Ports, declared on the class; a node whose ports depend on its params (a function
+    # node, an aggregate of named sources) sets them on the instance in `__init__`.
+    inputs: Mapping[str, Any] = {}
+    outputs: Mapping[str, Any] = {}
+    defaults: Mapping[str, Any] = {}
+    version: str = "1"
     settings: Settings = Settings()
     #: False for nodes whose output is not a function of their input (sampling LLMs).
     deterministic: bool = True
@@ -206,23 +208,11 @@ class FunctionNode(Node):
         self.single = isinstance(outputs, str)
         self._output_names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
         params = inspect.signature(fn).parameters.values()
-        self._input_names = tuple(p.name for p in params)
-        self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        self.inputs = {p.name: Any for p in params}
+        self.outputs = {name: Any for name in self._output_names}
+        self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self._is_async = inspect.iscoroutinefunction(fn)
-        self.version = version  # type: ignore[misc]
-
-    # Ports are per instance here, not per class.
-    @property  # type: ignore[override]
-    def inputs(self) -> dict[str, Any]:
-        return {name: Any for name in self._input_names}
-
-    @property  # type: ignore[override]
-    def outputs(self) -> dict[str, Any]:
-        return {name: Any for name in self._output_names}
-
-    @property  # type: ignore[override]
-    def defaults(self) -> dict[str, Any]:
-        return self._defaults
+        self.version = version
 
     def is_batch(self) -> bool:
         return self.batch

@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from math import ceil, inf
 from typing import TYPE_CHECKING, Any
 
@@ -114,7 +114,7 @@ class _NodeState:
         self.unarrived = 0
         self.stats = stats
         self.memo = memo
-        self.pending: list[Run] = []  # runs whose cache lookup is still to be made
+        self.pending: list[tuple[Run, bytes]] = []  # (run, key) lookups still to be made
         self.flights: dict[bytes, list[Run]] = {}  # key -> runs waiting for it, leader first
 
 
@@ -276,7 +276,7 @@ class Scheduler:
         if self.emit:
             self.emit(Event("node_started", ns.name, tuple(r.index for r in runs), len(runs)))
         started = time.monotonic()
-        outcomes: list[Outcome]
+        outcomes: Sequence[Outcome]
         if ns.batch:
             try:
                 outcomes = node.run_batch([self._inputs(ns, r) for r in runs])
@@ -292,7 +292,7 @@ class Scheduler:
                     outcomes.append(exc)
         self._finish_call(ns, runs, outcomes, time.monotonic() - started)
 
-    def _finish_call(self, ns: _NodeState, runs: list[Run], outcomes: list[Outcome],
+    def _finish_call(self, ns: _NodeState, runs: list[Run], outcomes: Sequence[Outcome],
                      seconds: float) -> None:
         errors = 0
         for run, outcome in zip(runs, outcomes, strict=True):
@@ -342,7 +342,7 @@ class Scheduler:
                     ns.unarrived -= 1
                 else:
                     ns.flights[key] = [run]
-                    ns.pending.append(run)  # stays unarrived until its lookup resolves
+                    ns.pending.append((run, key))  # stays unarrived until its lookup resolves
                 return
         self._enqueue(run, ns)
 
@@ -376,28 +376,29 @@ class Scheduler:
         return item_key(memo.fingerprint, hashes)
 
     def _look_up(self, ns: _NodeState) -> None:
-        runs, ns.pending = ns.pending, []
-        keys = [r.keys[ns.plan.index] for r in runs]  # type: ignore[index]
-        if ns.memo.blocking:  # type: ignore[union-attr]
-            self._tg.start_soon(self._look_up_async, ns, runs, keys)  # type: ignore[union-attr]
+        pending, ns.pending = ns.pending, []
+        memo = ns.memo
+        assert memo is not None and self._tg is not None
+        if memo.blocking:
+            self._tg.start_soon(self._look_up_async, ns, pending)
         else:
-            self._resolve(ns, runs, ns.memo.get_now(keys))  # type: ignore[union-attr]
+            self._resolve(ns, pending, memo.get_now([key for _, key in pending]))
 
-    async def _look_up_async(self, ns: _NodeState, runs: list[Run], keys: list[bytes]) -> None:
-        values = await ns.memo.get(keys)  # type: ignore[union-attr]
-        self._resolve(ns, runs, values)
+    async def _look_up_async(self, ns: _NodeState, pending: list[tuple[Run, bytes]]) -> None:
+        values = await ns.memo.get([key for _, key in pending])  # type: ignore[union-attr]
+        self._resolve(ns, pending, values)
         self._wake.set()
 
-    def _resolve(self, ns: _NodeState, runs: list[Run], values: list[Any]) -> None:
+    def _resolve(self, ns: _NodeState, pending: list[tuple[Run, bytes]],
+                 values: list[Any]) -> None:
         """Finish the runs whose lookup hit; make the others ready."""
-        i = ns.plan.index
-        for run, value in zip(runs, values, strict=True):
+        for (run, key), value in zip(pending, values, strict=True):
             if value is MISS:
                 ns.stats.cache_misses += 1
                 self._enqueue(run, ns)
                 continue
             ns.unarrived -= 1
-            waiting = ns.flights.pop(run.keys[i], [run])  # type: ignore[index]
+            waiting = ns.flights.pop(key, [run])
             ns.stats.cache_hits += len(waiting)
             for waiter in waiting:
                 self._complete(ns, waiter, value)
@@ -408,7 +409,7 @@ class Scheduler:
             return False
         return len(ns.flights.get(run.keys[ns.plan.index], ())) > 1  # type: ignore[arg-type]
 
-    def _store(self, ns: _NodeState, runs: list[Run], outcomes: list[Outcome]) -> None:
+    def _store(self, ns: _NodeState, runs: list[Run], outcomes: Sequence[Outcome]) -> None:
         """Hand each computed outcome to the runs that waited for it; write the results."""
         i = ns.plan.index
         fresh = []

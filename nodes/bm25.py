@@ -39,22 +39,24 @@ class _Postings:
 
     def __init__(self, terms: list[np.ndarray], counts: list[np.ndarray], live: np.ndarray,
                  n_terms: int, k1: float, b: float) -> None:
-        lengths = np.array([int(counts[r].sum()) for r in live.tolist()], dtype=np.float64)
-        term = np.concatenate([terms[r] for r in live.tolist()] or [_EMPTY])
-        tf = np.concatenate([counts[r] for r in live.tolist()] or [_EMPTY]).astype(np.float64)
-        row = np.repeat(live, [terms[r].size for r in live.tolist()])
-        doc_len = np.repeat(lengths, [terms[r].size for r in live.tolist()])
-        order = np.argsort(term, kind="stable")  # rows stay ascending within a term
+        live_rows = live.tolist()
+        sizes = np.array([terms[r].size for r in live_rows], dtype=np.int64)
+        term = np.concatenate([terms[r] for r in live_rows] or [_EMPTY])
+        tf = np.concatenate([counts[r] for r in live_rows] or [_EMPTY]).astype(np.float32)
+        doc = np.repeat(np.arange(live.size), sizes)
+        lengths = np.bincount(doc, weights=tf, minlength=live.size)
         df = np.bincount(term, minlength=n_terms)
-        self.offsets = np.concatenate([[0], np.cumsum(df)])
-        self.rows = row[order]
-        n_docs = live.size
         # Lucene's BM25 (as in Elasticsearch): idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
         # never negative, and tf / (tf + k1 * (1 - b + b * len / avg_len)).
-        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-        avg_len = lengths.mean() if n_docs else 0.0
-        norm = k1 * (1 - b + b * doc_len / avg_len) if n_docs else doc_len
-        self.weights = (idf[term] * tf / (tf + norm))[order]
+        idf = np.log1p((live.size - df + 0.5) / (df + 0.5)).astype(np.float32)
+        norm = (k1 * (1 - b + b * lengths / max(lengths.mean(), 1e-9))).astype(np.float32)
+        weights = tf + norm[doc]
+        np.divide(tf, weights, out=weights)
+        weights *= idf[term]
+        order = np.argsort(term, kind="stable")  # rows stay ascending within a term
+        self.offsets = np.concatenate([[0], np.cumsum(df)])
+        self.rows = live[doc[order]]
+        self.weights = weights[order]
 
     def score(self, term_counts: Counter[int], n_rows: int) -> np.ndarray:
         """Dense BM25 scores of all rows for one query (query terms counted with repeats)."""

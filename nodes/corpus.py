@@ -9,11 +9,13 @@ skipped on the next ingest), the embedder that made the vectors, and the chunkin
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ import numpy as np
 
 from llmkit.errors import LlmkitError
 from llmkit.nodes.bm25 import BM25Index
-from llmkit.nodes.documents import DEFAULT_PATTERNS, load_files, split
+from llmkit.nodes.documents import DEFAULT_PATTERNS, _files, load_files, split
 from llmkit.nodes.embedders import HashingEmbedder
 from llmkit.nodes.vector_index import (
     IndexLoadError,
@@ -64,7 +66,9 @@ class Corpus:
 
     `embedder` (default: the offline hashing embedder) embeds chunks; queries must be
     embedded by the same one, which is why pipelines share it as a resource. With a `source`,
-    the corpus ingests it when first opened and again whenever its files changed.
+    the corpus brings itself in step with it on first use (a search, its length, its
+    fingerprint), so loading or validating a pipeline never embeds anything; `refresh()`
+    checks the source again later.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None, *, source: str | None = None,
@@ -74,13 +78,15 @@ class Corpus:
         self.source = source
         self.embedder = embedder if embedder is not None else HashingEmbedder()
         self.chunk_size, self.overlap, self.patterns = chunk_size, overlap, tuple(patterns)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one ingest at a time
+        self._first_use = threading.Lock()
+        self._fresh = source is None
         self._files: dict[str, dict[str, Any]] = {}
         self._signature = ""
         self._mismatch = False
-        self.vectors, self.keywords = self._open()
         if source is not None:
-            self.refresh()
+            _files(source, self.patterns)  # a source that names nothing fails here, not later
+        self.vectors, self.keywords = self._open()
 
     # -- identity -------------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
@@ -89,11 +95,22 @@ class Corpus:
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """Changes whenever the indexed content does: search results are cached on it."""
+        self._ready()
         return {"vectors": self.vectors.content_version,
                 "keywords": self.keywords.content_version, **self._settings()}
 
     def __len__(self) -> int:
+        self._ready()
         return len(self.vectors)
+
+    def _ready(self) -> None:
+        """On first use, ingest what changed in the source since the index was saved."""
+        if self._fresh:
+            return
+        with self._first_use:
+            if not self._fresh:
+                self.refresh()
+                self._fresh = True
 
     # -- opening and saving -----------------------------------------------------------------
     def _open(self) -> tuple[VectorIndex, BM25Index]:
@@ -154,7 +171,6 @@ class Corpus:
     def _source_signature(self, source: str) -> str:
         """A cheap fingerprint of the source's files: names, sizes and modification times."""
         try:
-            from llmkit.nodes.documents import _files
             _, files = _files(source, self.patterns)
         except FileNotFoundError:
             return "missing"
@@ -223,36 +239,44 @@ class Corpus:
         return report
 
     def _add(self, chunks: list[dict[str, Any]]) -> None:
-        for start in range(0, len(chunks), _EMBED_BATCH):
-            batch = chunks[start:start + _EMBED_BATCH]
+        batches = [chunks[i:i + _EMBED_BATCH] for i in range(0, len(chunks), _EMBED_BATCH)]
+        matrices = self._embed([[c["text"] for c in batch] for batch in batches])
+        for batch, matrix in zip(batches, matrices, strict=True):
             ids = [c["id"] for c in batch]
-            texts = [c["text"] for c in batch]
             metadata = [{k: v for k, v in c.items() if k != "id"} for c in batch]
-            matrix = self._embed(texts)
             if not len(self.vectors) and self.vectors.dim != matrix.shape[1]:
                 self.vectors = VectorIndex(matrix.shape[1])
             self.vectors.add(ids, matrix, metadata)
-            self.keywords.add(ids, texts, metadata)
+            self.keywords.add(ids, [c["text"] for c in batch], metadata)
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Embed with the sync API, or an async-only (HTTP) embedder on the background loop:
-        ingest runs in sync code, never on the loop itself."""
+    def _embed(self, batches: list[list[str]]) -> list[np.ndarray]:
+        """One matrix per batch of texts. An async-only (HTTP) embedder runs on a loop of
+        its own in a helper thread: ingest may be reached from inside an event loop (the
+        first search), which must not wait on itself."""
         if hasattr(self.embedder, "embed"):
-            return np.asarray(self.embedder.embed(texts))
-        from llmkit import portal
+            return [np.asarray(self.embedder.embed(texts)) for texts in batches]
 
-        return np.asarray(portal.call(self.embedder.aembed, texts))
+        async def embed_all() -> list[np.ndarray]:
+            try:
+                return [np.asarray(await self.embedder.aembed(texts)) for texts in batches]
+            finally:
+                await self.embedder.aclose()
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, embed_all()).result()
 
     # -- searching --------------------------------------------------------------------------
     def search(self, vectors: np.ndarray, k: int,
                filter: Mapping[str, Any] | None = None) -> list[list[dict[str, Any]]]:
         """Top-k chunks per query vector (one batched product for all of them)."""
+        self._ready()
         self._check_usable()
         return self.vectors.search(vectors, k, filter)
 
     def keyword_search(self, queries: Sequence[str], k: int,
                        filter: Mapping[str, Any] | None = None) -> list[list[dict[str, Any]]]:
         """Top-k chunks per query by BM25."""
+        self._ready()
         self._check_usable()
         return self.keywords.search(queries, k, filter)
 

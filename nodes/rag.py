@@ -248,10 +248,7 @@ class Aggregate(Node):
         if not sources:
             raise ValueError("aggregate needs at least one source port")
         self.sources, self.template, self.separator = list(sources), template, separator
-
-    @property  # type: ignore[override]
-    def inputs(self) -> dict[str, Any]:
-        return {name: str for name in self.sources}
+        self.inputs = {name: str for name in self.sources}
 
     def run(self, **texts: str) -> dict[str, Any]:
         return {"text": self.separator.join(self.template.format(name=name, text=texts[name])
