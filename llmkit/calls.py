@@ -55,16 +55,22 @@ class CallRunner:
         try:
             outs = await self._attempts(self._invoke_batch, items)
         except Exception as exc:
-            if len(items) == 1 or isinstance(exc, BackendError):
+            if not _bisectable(exc, items):
                 return [exc] * len(items)
             # Bisect: the failure may be one bad item; find it and keep the rest.
             mid = len(items) // 2
             return await self._batch(items[:mid]) + await self._batch(items[mid:])
-        if not isinstance(outs, list) or len(outs) != len(items):
-            got = len(outs) if isinstance(outs, list) else type(outs).__name__
-            err = TypeError(f"run_batch returned {got} results for {len(items)} items")
-            return [err] * len(items)
-        return outs
+        return checked(outs, len(items))
+
+    def batch_inline(self, items: Items) -> list[Outcome]:
+        """`_batch` without retries or a thread, for inline nodes (run in the loop)."""
+        try:
+            return checked(self.node.run_batch(items), len(items))
+        except Exception as exc:
+            if not _bisectable(exc, items):
+                return [exc] * len(items)
+            mid = len(items) // 2
+            return self.batch_inline(items[:mid]) + self.batch_inline(items[mid:])
 
     async def _invoke_batch(self, items: Items) -> Any:
         if self.is_async:
@@ -132,6 +138,20 @@ class CallRunner:
                 raise failure
             await anyio.sleep(self.retry.delay(failure, attempt))
             attempt += 1
+
+
+def checked(outs: Any, n: int) -> list[Outcome]:
+    """`run_batch`'s results, or the same error for all `n` items when they are not a list
+    of `n` results (a node bug that no split of the batch would fix)."""
+    if isinstance(outs, list) and len(outs) == n:
+        return outs
+    got = len(outs) if isinstance(outs, list) else type(outs).__name__
+    return [TypeError(f"run_batch returned {got} results for {n} items")] * n
+
+
+def _bisectable(exc: Exception, items: Items) -> bool:
+    """Whether splitting the failed batch may isolate a bad item."""
+    return len(items) > 1 and not isinstance(exc, BackendError)
 
 
 def _run_each(run: Callable[..., Any], items: Items) -> list[Outcome]:

@@ -82,10 +82,12 @@ async def test_failure_raises_by_default():
         await chain(AddBatch(fail_on=3)).arun_many([{"x": i} for i in range(10)])
 
 
-async def test_a_failed_batch_is_bisected_to_the_bad_item():
+@pytest.mark.parametrize("inline", [False, True])
+async def test_a_failed_batch_is_bisected_to_the_bad_item(inline):
     tracker = Tracker()
     p = Pipeline(inputs=["x"]).add(
-        "b", AddBatch(tracker=tracker, fail_on=5).configure(max_batch=64), x="x")
+        "b", AddBatch(tracker=tracker, fail_on=5).configure(max_batch=64, inline=inline),
+        x="x")
     results = await p.arun_many([{"x": i} for i in range(64)], on_error="return")
     assert sum(isinstance(r, NodeError) for r in results) == 1
     # One failed call of 64, then halves down to the single bad item: 1 + 2 * log2(64).
@@ -144,7 +146,8 @@ async def test_missing_output_port_blames_the_producing_node():
         await p.arun(x=1)
 
 
-async def test_wrong_run_batch_length_is_an_error():
+@pytest.mark.parametrize("inline", [False, True])
+async def test_wrong_run_batch_length_is_an_error(inline):
     class Short(Node):
         inputs = {"x": int}
         outputs = {"x": int}
@@ -152,7 +155,8 @@ async def test_wrong_run_batch_length_is_an_error():
         def run_batch(self, items):
             return items[:-1]
 
-    results = await Pipeline(inputs=["x"]).add("s", Short(), x="x").arun_many(
+    short = Short().configure(inline=inline)
+    results = await Pipeline(inputs=["x"]).add("s", short, x="x").arun_many(
         [{"x": 1}, {"x": 2}], on_error="return")
     assert all("returned 1 results for 2 items" in str(r) for r in results)
 
