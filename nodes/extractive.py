@@ -27,21 +27,54 @@ _STOP = frozenset({
 })
 
 
+_LIST_ITEM = re.compile(r"^([-*+]|\d+[.)])\s+")
+_NOT_PROSE = re.compile(r"^(\||\$ |>>> |    |\t)")  # table rows, shell, REPL, indented code
+_MIN_WORDS = 4
+
+
+def _prose(body: str) -> list[str]:
+    """The prose segments of a chunk: paragraphs with their wrapped lines joined, each list
+    item on its own; headings, code blocks, tables and shell lines left out."""
+    segments: list[str] = []
+    current: list[str] = []
+    fenced = False
+
+    def flush() -> None:
+        if current:
+            segments.append(" ".join(current))
+            current.clear()
+
+    for raw in body.splitlines():
+        line = raw.strip()
+        if line.startswith("```"):
+            fenced = not fenced
+            flush()
+            continue
+        if fenced or not line or _HEADING.match(line) or _NOT_PROSE.match(raw):
+            flush()
+            continue
+        if _LIST_ITEM.match(line):
+            flush()
+            line = _LIST_ITEM.sub("", line)
+        current.append(line)
+    flush()
+    return segments
+
+
 def _candidates(context: str) -> list[tuple[int | None, str]]:
-    """(citation number or None, sentence) for each sentence of the context, in order.
-    Headings and repeated sentences (chunk overlaps) are dropped."""
+    """(citation number or None, sentence) for each prose sentence of the context, in order.
+    Headings, code, tables, fragments and repeated sentences (chunk overlaps) are dropped."""
     parts = _CITATION.split(context)
     blocks: list[tuple[int | None, str]] = [(None, parts[0])]
     blocks += [(int(n), body) for n, body in zip(parts[1::2], parts[2::2], strict=True)]
     seen: set[str] = set()
     out = []
     for n, body in blocks:
-        for line in body.splitlines():
-            if _HEADING.match(line.strip()):
-                continue
-            for sentence in sentences(line):
-                key = " ".join(tokenize(sentence))
-                if key and key not in seen:
+        for segment in _prose(body):
+            for sentence in sentences(segment):
+                words = tokenize(sentence)
+                key = " ".join(words)
+                if len(words) >= _MIN_WORDS and key not in seen:
                     seen.add(key)
                     out.append((n, sentence))
     return out
