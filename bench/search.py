@@ -174,11 +174,12 @@ def vector_section(args: argparse.Namespace) -> Callable[[dict[str, float]], Non
     for q in counts:
         qs = queries[:q]
         looped = min(q, args.loop_cap)  # the loop is linear in q: time a prefix, scale up
-        t_loop = best_of(repeat, lambda qs=qs, n=looped: loop_search(data, qs[:n], k)) * q / looped
+        reps = max(repeat, 30 // q)  # short runs are the noisiest: take the best of more
+        t_loop = best_of(reps, lambda qs=qs, n=looped: loop_search(data, qs[:n], k)) * q / looped
         measured.append((q, "loop (C @ q + argpartition)", t_loop, "mem",
                          f"{transient_mib(lambda qs=qs: loop_search(data, qs[:1], k)):.1f}"))
         measured.append((q, "llmkit VectorIndex.search",
-                         best_of(repeat, lambda qs=qs: index.search(qs, k)), "gemm",
+                         best_of(reps, lambda qs=qs: index.search(qs, k)), "gemm",
                          f"{transient_mib(lambda qs=qs: index.search(qs, k)):.1f}"))
         if q * rows * 12 <= args.naive_limit_gib * GiB:
             measured.append((q, "naive Q @ C.T + argsort",

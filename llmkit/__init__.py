@@ -26,18 +26,25 @@ _EXPORTS = {
     "Pipeline": "llmkit.graph",
     "PipelineError": "llmkit.errors",
     "Profile": "llmkit.stats",
+    "RAGChain": "llmkit.rag",
     "Retry": "llmkit.node",
     "RetryableError": "llmkit.errors",
     "SQLiteCache": "llmkit.cache",
     "Settings": "llmkit.node",
     "SpecError": "llmkit.errors",
     "TieredCache": "llmkit.cache",
+    "WebSearch": "llmkit.web",
     "load_pipeline": "llmkit.spec",
     "node": "llmkit.node",
     "open_cache": "llmkit.cache",
     "register": "llmkit.registry",
     "register_resource": "llmkit.registry",
 }
+
+# `llmkit.node` is both a submodule and the `@node` decorator. Import the light node module
+# now and bind the decorator: a submodule imported later (by `llmkit.graph`, say) would
+# otherwise shadow the lazy export and `from llmkit import node` would give the module.
+from llmkit.node import Node, node  # noqa: E402
 
 __all__ = [
     "BackendError",
@@ -53,12 +60,14 @@ __all__ = [
     "Pipeline",
     "PipelineError",
     "Profile",
+    "RAGChain",
     "Retry",
     "RetryableError",
     "SQLiteCache",
     "Settings",
     "SpecError",
     "TieredCache",
+    "WebSearch",
     "load_pipeline",
     "node",
     "open_cache",
@@ -95,7 +104,9 @@ if TYPE_CHECKING:
     )
     from llmkit.events import Event
     from llmkit.graph import Pipeline
-    from llmkit.node import FunctionNode, Node, Retry, Settings, node
+    from llmkit.node import FunctionNode, Retry, Settings
+    from llmkit.rag import RAGChain
     from llmkit.registry import register, register_resource
     from llmkit.spec import load_pipeline
     from llmkit.stats import Profile
+    from llmkit.web import WebSearch

@@ -263,7 +263,10 @@ def _run_one(p: Pipeline, inputs: dict[str, Any], as_json: bool, options: dict[s
     from llmkit._batch import jsonable
     from llmkit.errors import NodeError
 
-    result = _call(p.arun_many, [inputs], on_error="return", **options)[0]
+    if not as_json and sys.stdout.isatty():
+        result = _call(_stream_one, p, inputs, options)
+    else:
+        result = _call(p.arun_many, [inputs], on_error="return", **options)[0]
     if isinstance(result, NodeError):
         cause = scrub(f"{type(result.cause).__name__}: {result.cause}")
         if as_json:
@@ -277,6 +280,33 @@ def _run_one(p: Pipeline, inputs: dict[str, Any], as_json: bool, options: dict[s
     else:
         print(_readable(result))
     return OK
+
+
+async def _stream_one(p: Pipeline, inputs: dict[str, Any], options: dict[str, Any]) -> Any:
+    """Run once, printing the streamed tokens of the last node that feeds an output (a final
+    `generate`) as they arrive, then a blank line; the run's outputs or its error.
+
+    `runner.events` is what `Pipeline.astream` wraps; called directly, it takes the run
+    options (`profile`, `cache`) and returns a failure instead of raising it."""
+    from llmkit.graph import INPUT
+    from llmkit.runner import events
+
+    plan = p.validate()
+    sources = {src for _, src, _ in plan.outputs if src != INPUT}
+    streamed_node = plan.nodes[max(sources)].name if sources else None
+    printed = False
+    result: Any = None
+    async for event in events(plan, inputs, on_error="return", **options):
+        if event.kind == "token" and event.node == streamed_node:
+            sys.stdout.write(event.data)
+            sys.stdout.flush()
+            printed = True
+        elif event.kind == "result":
+            result = event.data
+    if printed:
+        sys.stdout.write("\n\n")
+        sys.stdout.flush()
+    return result
 
 
 def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],

@@ -49,7 +49,8 @@ class _Postings:
         # Lucene's BM25 (as in Elasticsearch): idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
         # never negative, and tf / (tf + k1 * (1 - b + b * len / avg_len)).
         idf = np.log1p((live.size - df + 0.5) / (df + 0.5)).astype(np.float32)
-        norm = (k1 * (1 - b + b * lengths / max(lengths.mean(), 1e-9))).astype(np.float32)
+        average = lengths.mean() if live.size else 1.0
+        norm = (k1 * (1 - b + b * lengths / max(average, 1e-9))).astype(np.float32)
         weights = tf + norm[doc]
         np.divide(tf, weights, out=weights)
         weights *= idf[term]

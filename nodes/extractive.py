@@ -91,7 +91,7 @@ class ExtractiveGenerator:
     Deterministic and dependency-free: the offline default and a test double for real LLMs.
     """
 
-    version = 1
+    version = 2  # 2: candidates are prose sentences only
 
     def __init__(self, max_sentences: int = 3, rank_bonus: float = 0.1,
                  min_ratio: float = 0.5) -> None:

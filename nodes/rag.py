@@ -186,7 +186,9 @@ class Generate(Node):
     inputs = {"question": str, "context": str}
     outputs = {"answer": str}
     defaults = {"context": ""}
-    settings = Settings(retry=REMOTE_RETRY)
+    # 100 requests in flight: one per connection of the HTTP client's pool. At 64, 100
+    # questions took two rounds of requests (bench/batch_query.py: 45x vs 54-70x).
+    settings = Settings(retry=REMOTE_RETRY, concurrency=100)
 
     def __init__(self, llm: Any = None, system_prompt: str = SYSTEM_PROMPT,
                  template: str = USER_TEMPLATE) -> None:

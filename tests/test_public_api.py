@@ -14,9 +14,16 @@ def test_all_is_sorted_and_every_name_resolves():
 
 def test_importing_llmkit_loads_no_engine_module():
     code = ("import sys, llmkit; print(sorted(m for m in sys.modules"
-            " if m.startswith(('numpy', 'anyio', 'llmkit.'))))")
+            " if m.startswith(('numpy', 'anyio', 'networkx', 'llmkit.'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "['llmkit.node', 'llmkit.secrets']"
+
+
+def test_node_is_the_decorator_even_after_the_engine_is_imported():
+    code = ("import llmkit.graph, llmkit.rag; from llmkit import Pipeline, node; "
+            "print(callable(node) and not isinstance(node, type(llmkit)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
 
 
 def test_unknown_attribute_is_an_attribute_error():
