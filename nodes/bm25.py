@@ -22,6 +22,7 @@ from llmkit.nodes.embedders import tokenize
 from llmkit.nodes.vector_index import (
     Hit,
     RowTable,
+    TableIndex,
     corrupt,
     load_index_dir,
     save_index_dir,
@@ -68,7 +69,7 @@ class _Postings:
         return scores
 
 
-class BM25Index:
+class BM25Index(TableIndex):
     """Okapi BM25 over texts tokenized by the shared `tokenize` (no stemming or stop words).
 
     `search` returns `{"id", "score", "metadata"}` hits best first, only for rows sharing at
@@ -84,17 +85,6 @@ class BM25Index:
         self._counts: list[np.ndarray] = []  # per row: their counts
         self._postings: _Postings | None = None
         self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    def __contains__(self, id_: object) -> bool:
-        return id_ in self._table.rows
-
-    @property
-    def content_version(self) -> str:
-        """Hex hash that changes whenever rows are added, replaced or deleted."""
-        return self._table.version.hex()
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """Identifies what a search returns: changes with the content, for cache keys."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from llmkit.errors import LlmkitError
 from llmkit.nodes.bm25 import BM25Index
-from llmkit.nodes.documents import DEFAULT_PATTERNS, _files, load_files, split
+from llmkit.nodes.documents import DEFAULT_PATTERNS, find_files, load_files, split
 from llmkit.nodes.embedders import HashingEmbedder
 from llmkit.nodes.vector_index import (
     IndexLoadError,
@@ -85,7 +85,7 @@ class Corpus:
         self._signature = ""
         self._mismatch = False
         if source is not None:
-            _files(source, self.patterns)  # a source that names nothing fails here, not later
+            find_files(source, self.patterns)  # a source that names nothing fails here, not later
         self.vectors, self.keywords = self._open()
 
     # -- identity -------------------------------------------------------------------------
@@ -171,7 +171,7 @@ class Corpus:
     def _source_signature(self, source: str) -> str:
         """A cheap fingerprint of the source's files: names, sizes and modification times."""
         try:
-            _, files = _files(source, self.patterns)
+            _, files = find_files(source, self.patterns)
         except FileNotFoundError:
             return "missing"
         h = hashlib.blake2b(digest_size=16)

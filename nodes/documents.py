@@ -19,8 +19,8 @@ import numpy as np
 
 from llmkit.errors import LlmkitError
 
-__all__ = ["DocumentsNotFoundError", "Loaded", "html_to_text", "load_files", "sentence_ends",
-           "sentences", "split"]
+__all__ = ["DocumentsNotFoundError", "Loaded", "find_files", "html_to_text", "load_files",
+           "sentence_ends", "sentences", "split"]
 
 DEFAULT_PATTERNS = ("**/*.md", "**/*.txt", "**/*.rst", "**/*.html", "**/*.htm")
 _FORMATS = {".md": "md", ".markdown": "md", ".rst": "rst", ".html": "html", ".htm": "html"}
@@ -130,8 +130,10 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8-sig")
 
 
-def _files(path_or_glob: str | Path, patterns: Sequence[str]) -> tuple[Path, list[Path]]:
-    """(root the sources are relative to, files to read)."""
+def find_files(path_or_glob: str | Path,
+               patterns: Sequence[str] = DEFAULT_PATTERNS) -> tuple[Path, list[Path]]:
+    """(root the sources are relative to, files to read); DocumentsNotFoundError when the
+    path or glob names nothing."""
     path = Path(path_or_glob)
     if path.is_file():
         return path.parent, [path]
@@ -162,7 +164,7 @@ def load_files(path_or_glob: str | Path,
     skipped and reported in `problems` as `{"source", "kind", "error"}`; it never aborts the
     load. A path or glob that names nothing raises DocumentsNotFoundError.
     """
-    root, files = _files(path_or_glob, patterns)
+    root, files = find_files(path_or_glob, patterns)
     documents: list[dict[str, Any]] = []
     problems: list[dict[str, str]] = []
     for file in files:

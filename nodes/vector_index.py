@@ -322,7 +322,24 @@ def _exact_scores(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", queries, vectors, dtype=np.float64).astype(np.float32)
 
 
-class VectorIndex:
+class TableIndex:
+    """What every index over a `RowTable` shares: length, membership, content version."""
+
+    _table: RowTable
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __contains__(self, id_: object) -> bool:
+        return id_ in self._table.rows
+
+    @property
+    def content_version(self) -> str:
+        """Hex hash that changes whenever rows are added, replaced or deleted."""
+        return self._table.version.hex()
+
+
+class VectorIndex(TableIndex):
     """Exact top-k inner-product search over L2-normalised float32 rows with metadata.
 
     `search` is batched and blockwise: all queries are multiplied with ~`block_rows` corpus
@@ -349,17 +366,6 @@ class VectorIndex:
         self._vectors = np.zeros((0, self.dim), dtype=np.float32)
 
     # ---- identity
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    def __contains__(self, id_: object) -> bool:
-        return id_ in self._table.rows
-
-    @property
-    def content_version(self) -> str:
-        """Hex hash that changes whenever rows are added, replaced or deleted."""
-        return self._table.version.hex()
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """Identifies what a search returns: changes with the content, for cache keys."""
