@@ -17,7 +17,7 @@ from llmkit.node import Node, Retry, Settings
 from llmkit.nodes.context import build_context
 from llmkit.nodes.corpus import Corpus
 from llmkit.nodes.documents import DEFAULT_PATTERNS, load_files, split
-from llmkit.nodes.embedders import HashingEmbedder
+from llmkit.nodes.embedders import HashingEmbedder, tokenize
 from llmkit.nodes.extractive import ExtractiveGenerator
 from llmkit.registry import register
 
@@ -167,11 +167,20 @@ class BuildContext(Node):
     outputs = {"text": str, "sources": list}
     settings = Settings(inline=True)
 
-    def __init__(self, max_chars: int = 4000, dedupe_threshold: float = 0.9) -> None:
+    def __init__(self, max_chars: int = 4000, dedupe_threshold: float = 0.9,
+                 max_tokens: int | None = None, tokenizer: Any = None) -> None:
+        """`max_tokens` adds a token budget, counted by `tokenizer.count_tokens(text)` when
+        a tokenizer is configured, else approximately as words."""
         self.max_chars, self.dedupe_threshold = max_chars, dedupe_threshold
+        self.max_tokens, self.tokenizer = max_tokens, tokenizer
+        self._count = (tokenizer.count_tokens if tokenizer is not None
+                       else lambda text: len(tokenize(text)))
 
     def run(self, hits: list[dict[str, Any]]) -> dict[str, Any]:
-        return build_context(hits, self.max_chars, self.dedupe_threshold)
+        if self.max_tokens is None:
+            return build_context(hits, self.max_chars, self.dedupe_threshold)
+        return build_context(hits, self.max_chars, self.dedupe_threshold,
+                             count_tokens=self._count, max_tokens=self.max_tokens)
 
 
 @register("generate")
