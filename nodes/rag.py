@@ -248,9 +248,12 @@ class WebSearch(Node):
 
 @register("aggregate")
 class Aggregate(Node):
-    """Fan-in: the texts on the ports named in `sources` (e.g. several agents' answers),
-    joined under their names, for a final node to combine."""
+    """Fan-in: the texts of several nodes (agents' answers), joined under their names.
 
+    Its input ports are the names in `sources` (by default `a` and `b`); a final node
+    usually combines the joined text."""
+
+    inputs = {"a": str, "b": str}  # the default `sources`; each instance sets its own
     outputs = {"text": str}
     settings = Settings(inline=True)
 
