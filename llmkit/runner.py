@@ -162,6 +162,7 @@ class Driver:
         if self._sink is not None:  # a direct consumer: no queue, the slot frees at once
             self._sink(index, result)
             self._in_window -= 1
+            self._room.set()
         elif not self.ordered:
             self._out.append((index, result))
         elif index == self._next:

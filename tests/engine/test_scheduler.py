@@ -194,3 +194,15 @@ async def test_astream_reports_node_events_then_the_result():
     assert started == ["batch", "a", "b", "c"]
     results = [e async for e in p.astream(x=1)]
     assert results[-1].data == {"x": 5}
+
+
+async def test_an_async_input_stream_longer_than_the_window_is_all_admitted():
+    async def inputs():
+        for i in range(100):
+            await anyio.sleep(0)
+            yield {"x": i}
+
+    p = Pipeline(inputs=["x"]).add("s", SlowAdd(delay=0.005), x="x")  # the window fills
+    with anyio.fail_after(10):
+        results = await p.arun_many(inputs(), window=4)
+    assert results == [{"x": i + 1} for i in range(100)]
