@@ -318,6 +318,32 @@ def bm25_section(args: argparse.Namespace) -> None:
         report("rank_bm25", build, t, 10)
 
 
+def hnsw_section(args: argparse.Namespace) -> None:
+    """Approximate (HNSW, the `faiss` extra) vs exact search: build time, search time and
+    recall@k, side by side on the same rows (random rows are HNSW's hardest case)."""
+    from llmkit.nodes.ann import HNSWIndex
+    from llmkit.nodes.vector_index import VectorIndex
+
+    queries = 100
+    data, qs = corpus(args.rows, args.dim, queries, seed=3)
+    ids = [str(i) for i in range(args.rows)]
+    exact, approx = VectorIndex(args.dim), HNSWIndex(args.dim)
+    exact.add(ids, data)
+    approx.add(ids, data)
+    start = time.perf_counter()
+    approx.search(qs[:1], args.k)  # builds the graph
+    build = time.perf_counter() - start
+    t_exact = best_of(args.repeat, lambda: exact.search(qs, args.k))
+    t_approx = best_of(args.repeat, lambda: approx.search(qs, args.k))
+    truth = [{h["id"] for h in hits} for hits in exact.search(qs, args.k)]
+    found = [{h["id"] for h in hits} for hits in approx.search(qs, args.k)]
+    recall = np.mean([len(t & f) / args.k for t, f in zip(truth, found, strict=True)])
+    print(f"\n## HNSW (m={approx.m}, ef_search={approx.ef_search}) vs exact, {args.rows:,} rows, "
+          f"{queries} queries, top-{args.k}")
+    print(f"graph build {build:.1f} s; exact {t_exact * 1e3:.0f} ms, HNSW {t_approx * 1e3:.0f} ms "
+          f"({t_exact / t_approx:.1f}x); recall@{args.k} {recall:.3f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -333,6 +359,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweep", action="store_true", help="block size x BLAS thread sweep")
     parser.add_argument("--no-concurrency", action="store_true")
     parser.add_argument("--bm25-docs", type=int, default=50_000, help="0 skips BM25")
+    parser.add_argument("--hnsw", action="store_true",
+                        help="also compare approximate HNSW search (needs the faiss extra)")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
     before = machine_limits(args.repeat)
@@ -354,6 +382,8 @@ def main(argv: list[str] | None = None) -> None:
         concurrency_section(args)
     if args.bm25_docs:
         bm25_section(args)
+    if args.hnsw:
+        hnsw_section(args)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ class Corpus:
     """The index at `path` (None: in memory only), optionally built from and kept in step
     with `source`.
 
+    `ann` (e.g. `{"m": 32, "ef_search": 128}`) switches vector search to the approximate
+    `HNSWIndex` (the `faiss` extra), for corpora past a few million chunks.
     `embedder` (default: the offline hashing embedder) embeds chunks; queries must be
     embedded by the same one, which is why pipelines share it as a resource. With a `source`,
     the corpus brings itself in step with it on first use (a search, its length, its
@@ -73,11 +75,13 @@ class Corpus:
 
     def __init__(self, path: str | os.PathLike[str] | None, *, source: str | None = None,
                  embedder: Any = None, chunk_size: int = 800, overlap: int = 120,
-                 patterns: Sequence[str] = DEFAULT_PATTERNS) -> None:
+                 patterns: Sequence[str] = DEFAULT_PATTERNS,
+                 ann: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self.source = source
         self.embedder = embedder if embedder is not None else HashingEmbedder()
         self.chunk_size, self.overlap, self.patterns = chunk_size, overlap, tuple(patterns)
+        self.ann = dict(ann) if ann is not None else None
         self._lock = threading.Lock()  # one ingest at a time
         self._first_use = threading.Lock()
         self._fresh = source is None
@@ -125,7 +129,7 @@ class Corpus:
             return self._empty()  # a directory made for the index, not yet written
         try:
             manifest = msgpack.unpackb((directory / _MANIFEST).read_bytes())
-            vectors = VectorIndex.load(directory / "vectors")
+            vectors = self._vector_class().load(directory / "vectors", **(self.ann or {}))
             keywords = BM25Index.load(directory / "bm25")
         except Exception as exc:
             error = exc if isinstance(exc, IndexLoadError) else corrupt(directory, exc)
@@ -146,7 +150,17 @@ class Corpus:
         self._files, self._signature = {}, ""
         # A remote embedder may learn its dimension from its first answer: `_add` then
         # replaces this empty placeholder with an index of the right width.
-        return VectorIndex(getattr(self.embedder, "dim", None) or 1), BM25Index()
+        return self._new_vectors(getattr(self.embedder, "dim", None) or 1), BM25Index()
+
+    def _vector_class(self) -> type[VectorIndex]:
+        if self.ann is None:
+            return VectorIndex
+        from llmkit.nodes.ann import HNSWIndex
+
+        return HNSWIndex
+
+    def _new_vectors(self, dim: int) -> VectorIndex:
+        return self._vector_class()(dim, **(self.ann or {}))
 
     def _save(self) -> None:
         if self.path is None:
@@ -245,7 +259,7 @@ class Corpus:
             ids = [c["id"] for c in batch]
             metadata = [{k: v for k, v in c.items() if k != "id"} for c in batch]
             if not len(self.vectors) and self.vectors.dim != matrix.shape[1]:
-                self.vectors = VectorIndex(matrix.shape[1])
+                self.vectors = self._new_vectors(matrix.shape[1])
             self.vectors.add(ids, matrix, metadata)
             self.keywords.add(ids, [c["text"] for c in batch], metadata)
 

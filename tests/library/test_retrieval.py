@@ -105,3 +105,14 @@ def test_corpus_reports_unchanged_files_on_a_second_ingest(folder, tmp_path):
     second = Corpus(tmp_path / "i").ingest(folder)
     assert len(first.added) == len(labelled.DOCUMENTS)
     assert second.unchanged == len(labelled.DOCUMENTS) and second.chunks == 0
+
+
+def test_a_corpus_with_ann_search_answers_like_the_exact_one(folder, tmp_path):
+    pytest.importorskip("faiss")
+    exact = RAGChain.from_documents(folder, index=tmp_path / "index")
+    ann = Corpus(tmp_path / "index", source=str(folder), ann={"m": 16})  # same stored index
+    questions = [q for q, _ in labelled.QUESTIONS]
+    vectors = ann.embedder.embed(questions)
+    found = [[h["id"] for h in hits] for hits in ann.search(vectors, 4)]
+    truth = [[s.id for s in a.sources] for a in exact.batch_query(questions)]
+    assert found == truth
