@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from llmkit.node import Node
 log = logging.getLogger("llmkit.cache")
 
 MISS = object()
+_unhashable: weakref.WeakSet[Node] = weakref.WeakSet()  # nodes already warned about
 
 
 def output_hash(item_key: bytes, port: str) -> bytes:
@@ -51,8 +53,10 @@ class NodeMemo:
         try:
             fingerprint = node.fingerprint
         except UnhashableError as exc:
-            log.warning("node '%s' is not cached: its params cannot be fingerprinted (%s)",
-                        name, exc)
+            if node not in _unhashable:  # once per node, not once per run call
+                _unhashable.add(node)
+                log.warning("node '%s' is not cached: its params cannot be fingerprinted (%s)",
+                            name, exc)
             return None
         return cls(name, node, store, fingerprint)
 

@@ -62,12 +62,6 @@ class OllamaEmbedder(HttpEmbedder):
     ) -> None:
         super().__init__(model, _api(base_url, api_key, timeout, transport, retries), dim=dim,
                          max_inputs_per_request=max_inputs_per_request, concurrency=concurrency)
-        self._options: dict[str, Any] = {"model": model}
-        if dim is not None:
-            self._options["dimensions"] = dim
-
-    def _payload(self, texts: Sequence[str]) -> dict[str, Any]:
-        return {**self._options, "input": list(texts)}
 
     def _vectors(self, body: Any, n: int) -> np.ndarray:
         try:

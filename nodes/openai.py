@@ -58,12 +58,7 @@ class OpenAIEmbedder(HttpEmbedder):
     ) -> None:
         super().__init__(model, _api(base_url, api_key, timeout, transport, retries), dim=dim,
                          max_inputs_per_request=max_inputs_per_request, concurrency=concurrency)
-        self._options: dict[str, Any] = {"model": model, "encoding_format": encoding_format}
-        if dim is not None:
-            self._options["dimensions"] = dim
-
-    def _payload(self, texts: Sequence[str]) -> dict[str, Any]:
-        return {**self._options, "input": list(texts)}
+        self._options["encoding_format"] = encoding_format
 
     def _vectors(self, body: Any, n: int) -> np.ndarray:
         rows: list[Any] = [None] * n

@@ -70,10 +70,14 @@ class HttpEmbedder(HttpResource):
         self.max_inputs_per_request = max_inputs_per_request
         self.concurrency = concurrency
         self._url = http.url(self.path)
+        # The body's fixed part; a subclass adds its own options (OpenAI's encoding_format).
+        self._options: dict[str, Any] = {"model": model}
+        if dim is not None:
+            self._options["dimensions"] = dim
 
-    @abstractmethod
     def _payload(self, texts: Sequence[str]) -> dict[str, Any]:
         """The request body for one request."""
+        return {**self._options, "input": list(texts)}
 
     @abstractmethod
     def _vectors(self, body: Any, n: int) -> np.ndarray:

@@ -194,13 +194,22 @@ class FakeLLMServer:
 
     # -- OpenAI ---------------------------------------------------------------------------------
 
-    async def _openai_embeddings(self, request: web.Request) -> web.StreamResponse:
+    async def _embed_request(self, request: web.Request
+                             ) -> web.StreamResponse | tuple[dict[str, Any], list[str], int]:
+        """(body, texts, dim) of an embedding request of either API, counting its texts; or
+        the error response for an unknown model."""
         body = await self._body(request)
         if missing := self._unknown_model(request, body["model"]):
             return missing
         texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
         self.inputs[request.path] += len(texts)
-        dim = body.get("dimensions") or self.config["dim"]
+        return body, texts, body.get("dimensions") or self.config["dim"]
+
+    async def _openai_embeddings(self, request: web.Request) -> web.StreamResponse:
+        parsed = await self._embed_request(request)
+        if isinstance(parsed, web.StreamResponse):
+            return parsed
+        body, texts, dim = parsed
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         for i, text in enumerate(texts):
@@ -242,12 +251,10 @@ class FakeLLMServer:
     # -- Ollama ---------------------------------------------------------------------------------
 
     async def _ollama_embed(self, request: web.Request) -> web.StreamResponse:
-        body = await self._body(request)
-        if missing := self._unknown_model(request, body["model"]):
-            return missing
-        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
-        self.inputs[request.path] += len(texts)
-        dim = body.get("dimensions") or self.config["dim"]
+        parsed = await self._embed_request(request)
+        if isinstance(parsed, web.StreamResponse):
+            return parsed
+        body, texts, dim = parsed
         return web.json_response({"model": body["model"],
                                   "embeddings": [fake_vector(t, dim) for t in texts]})
 
