@@ -55,7 +55,9 @@ class RAGChain:
 
         `index` is where the index is kept (default: `.llmkit/indexes/<folder>-<hash>` for a
         folder, memory only for a list); a folder is ingested incrementally, so a second
-        start skips unchanged files. `embedder` defaults to the
+        start skips unchanged files. An `index` that is or lies in the folder (unless a
+        hidden folder holds it), or an existing path that is not an llmkit index, is refused
+        (`IndexPathError`): nothing of yours is replaced. `embedder` defaults to the
         offline hashing embedder, `llm` to the offline extractive generator; `hybrid` fuses
         BM25 with vector search. `cache` is a store (`MemoryCache()`, ...) for node results.
         """

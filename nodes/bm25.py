@@ -19,18 +19,13 @@ import msgpack
 import numpy as np
 
 from llmkit.nodes.embedders import tokenize
-from llmkit.nodes.vector_index import (
-    Hit,
-    RowTable,
-    TableIndex,
-    corrupt,
-    load_index_dir,
-    save_index_dir,
-)
+from llmkit.nodes.index_dir import corrupt, load_index_dir, save_index_dir
+from llmkit.nodes.vector_index import Hit, RowTable, TableIndex
 
 __all__ = ["BM25Index"]
 
 _FORMAT = "llmkit.bm25/1"
+_KIND = "bm25"
 _EMPTY = np.zeros(0, dtype=np.int32)
 _BATCH = 4096  # documents tokenized and counted at a time
 
@@ -181,12 +176,12 @@ class BM25Index(TableIndex):
             "counts": np.concatenate([self._counts[r] for r in live] or [_EMPTY]).tobytes(),
         }
         save_index_dir(directory, lambda tmp: (tmp / "bm25.msgpack").write_bytes(
-            msgpack.packb(state)))
+            msgpack.packb(state)), _KIND)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> BM25Index:
         """Open an index written by `save`."""
-        source = load_index_dir(directory)
+        source = load_index_dir(directory, _KIND)
         try:
             state = msgpack.unpackb((source / "bm25.msgpack").read_bytes())
             if not isinstance(state, dict) or state.get("format") != _FORMAT:

@@ -1,10 +1,11 @@
 """A folder of documents as a persisted, searchable index: chunks with their vectors and
 their terms, refreshed incrementally from the folder.
 
-On disk a corpus is one directory (`vectors/`, `bm25/`, `manifest.msgpack`) replaced
-atomically on every save, so an interrupted ingest leaves the previous index readable.
-The manifest records, per source file, its content hash and chunk ids (unchanged files are
-skipped on the next ingest), the embedder that made the vectors, and the chunking settings.
+On disk a corpus is one directory (`vectors/`, `bm25/`, `manifest.msgpack` and the marker
+`llmkit-index.msgpack`, see `index_dir`) replaced atomically on every save, so an interrupted
+ingest leaves the previous index readable. The manifest records, per source file, its content
+hash and chunk ids (unchanged files are skipped on the next ingest), the embedder that made
+the vectors, and the chunking settings.
 """
 
 from __future__ import annotations
@@ -24,23 +25,35 @@ import msgpack
 import numpy as np
 
 from llmkit.errors import LlmkitError
+from llmkit.http.retry import with_retries
 from llmkit.nodes.bm25 import BM25Index
-from llmkit.nodes.documents import DEFAULT_PATTERNS, find_files, load_files, split
+from llmkit.nodes.documents import (
+    DEFAULT_PATTERNS,
+    file_problem,
+    file_sha256,
+    find_files,
+    named_files,
+    read_chunks,
+    split,
+)
 from llmkit.nodes.embedders import HashingEmbedder
-from llmkit.nodes.vector_index import (
+from llmkit.nodes.index_dir import (
     IndexLoadError,
-    VectorIndex,
+    IndexPathError,
+    NoIndexError,
+    check_replaceable,
     corrupt,
     load_index_dir,
     save_index_dir,
 )
+from llmkit.nodes.vector_index import VectorIndex
 
 __all__ = ["Corpus", "IngestReport"]
 
 log = logging.getLogger("llmkit.corpus")
 
 _MANIFEST = "manifest.msgpack"
-_EMBED_BATCH = 256
+_KIND = "corpus"
 
 
 @dataclass
@@ -60,28 +73,57 @@ class IngestReport:
                 f"{len(self.problems)} files skipped")
 
 
+def _check_apart(index: Path, source: str | os.PathLike[str],
+                 patterns: Sequence[str]) -> None:
+    """Refuse an index path that is or lies in the documents (unless a hidden folder, which
+    no source lists, holds it), or that holds them: a save replaces the whole index path."""
+    root, _ = find_files(source, patterns)
+    documents = Path(os.path.realpath(source if Path(source).is_file() else root))
+    target = Path(os.path.realpath(index))
+    if target == documents or documents in target.parents:
+        inner = target.relative_to(documents).parts
+        if not any(part.startswith(".") for part in inner):
+            where = "is" if target == documents else "is inside"
+            raise IndexPathError(f"the index path '{index}' {where} the documents "
+                                 f"'{source}' it would index: choose an index path outside "
+                                 "them (or in a hidden folder, such as .llmkit/index)")
+    if target in documents.parents:
+        raise IndexPathError(f"the index path '{index}' holds the documents '{source}': "
+                             "choose an index path that does not contain them")
+
+
 class Corpus:
     """The index at `path` (None: in memory only), optionally built from and kept in step
     with `source`.
 
     `ann` (e.g. `{"m": 32, "ef_search": 128}`) switches vector search to the approximate
     `HNSWIndex` (the `faiss` extra), for corpora past a few million chunks.
-    `embedder` (default: the offline hashing embedder) embeds chunks; queries must be
-    embedded by the same one, which is why pipelines share it as a resource. With a `source`,
-    the corpus brings itself in step with it on first use (a search, its length, its
-    fingerprint), so loading or validating a pipeline never embeds anything; `refresh()`
-    checks the source again later.
+    `embedder` (default: the offline hashing embedder) embeds chunks, `embed_batch` at a
+    time, retrying a batch up to `retries` times on a RetryableError (a 429 honours its
+    Retry-After); queries must be embedded by the same embedder, which is why pipelines share
+    it as a resource. With a `source`, the corpus brings itself in step with it on first use
+    (a search, its length, its fingerprint), so loading or validating a pipeline never embeds
+    anything; `refresh()` checks the source again later, and a damaged index is rebuilt from
+    it. `rebuild=True` ignores the saved index: the next ingest embeds everything again.
+    An existing `path` that is not an llmkit index is refused (IndexPathError), never replaced.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None, *, source: str | None = None,
                  embedder: Any = None, chunk_size: int = 800, overlap: int = 120,
                  patterns: Sequence[str] = DEFAULT_PATTERNS,
-                 ann: Mapping[str, Any] | None = None) -> None:
+                 ann: Mapping[str, Any] | None = None, embed_batch: int = 256,
+                 retries: int = 3, rebuild: bool = False) -> None:
+        if chunk_size < 1 or not 0 <= overlap < chunk_size or embed_batch < 1 or retries < 0:
+            raise LlmkitError(f"a corpus needs chunk_size >= 1, 0 <= overlap < chunk_size, "
+                              f"embed_batch >= 1 and retries >= 0; got chunk_size={chunk_size}"
+                              f", overlap={overlap}, embed_batch={embed_batch}, "
+                              f"retries={retries}")
         self.path = Path(path) if path is not None else None
         self.source = source
         self.embedder = embedder if embedder is not None else HashingEmbedder()
         self.chunk_size, self.overlap, self.patterns = chunk_size, overlap, tuple(patterns)
         self.ann = dict(ann) if ann is not None else None
+        self.embed_batch, self.retries = embed_batch, retries
         self._lock = threading.Lock()  # one ingest at a time
         self._first_use = threading.Lock()
         self._fresh = source is None
@@ -90,7 +132,11 @@ class Corpus:
         self._mismatch = False
         if source is not None:
             find_files(source, self.patterns)  # a source that names nothing fails here, not later
-        self.vectors, self.keywords = self._open()
+        if self.path is not None:
+            if source is not None:
+                _check_apart(self.path, source, self.patterns)
+            check_replaceable(self.path, _KIND)
+        self.vectors, self.keywords = self._empty() if rebuild else self._open()
 
     # -- identity -------------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
@@ -118,24 +164,25 @@ class Corpus:
 
     # -- opening and saving -----------------------------------------------------------------
     def _open(self) -> tuple[VectorIndex, BM25Index]:
-        """The saved index, or an empty one when nothing was saved yet."""
+        """The saved index, or an empty one when nothing was saved yet (or, with a source,
+        when it is damaged: the next ingest rebuilds it)."""
         if self.path is None:
             return self._empty()
         try:
-            directory = load_index_dir(self.path)
-        except IndexLoadError:
-            return self._empty()
-        if not any(directory.iterdir()):
-            return self._empty()  # a directory made for the index, not yet written
-        try:
+            directory = load_index_dir(self.path, _KIND)
+            if not any(directory.iterdir()):
+                return self._empty()  # a directory made for the index, not yet written
             manifest = msgpack.unpackb((directory / _MANIFEST).read_bytes())
             vectors = self._vector_class().load(directory / "vectors", **(self.ann or {}))
             keywords = BM25Index.load(directory / "bm25")
+        except NoIndexError:
+            return self._empty()
         except Exception as exc:
-            error = exc if isinstance(exc, IndexLoadError) else corrupt(directory, exc)
+            cause = exc.__cause__ if isinstance(exc, IndexLoadError) and exc.__cause__ else exc
             if self.source is None:
-                raise error from None
-            log.warning("%s; rebuilding it from %s", error, self.source)
+                raise corrupt(self.path, cause) from None
+            log.warning("the index at '%s' is damaged (%s: %s); rebuilding it from %s",
+                        self.path, type(cause).__name__, cause, self.source)
             return self._empty()
         if manifest.get("settings") != self._settings():
             # Built with another embedder or chunking: unusable for these queries. The next
@@ -148,7 +195,7 @@ class Corpus:
 
     def _empty(self) -> tuple[VectorIndex, BM25Index]:
         self._files, self._signature = {}, ""
-        # A remote embedder may learn its dimension from its first answer: `_add` then
+        # A remote embedder may learn its dimension from its first answer: `_apply` then
         # replaces this empty placeholder with an index of the right width.
         return self._new_vectors(getattr(self.embedder, "dim", None) or 1), BM25Index()
 
@@ -173,7 +220,7 @@ class Corpus:
             self.keywords.save(tmp / "bm25")
             (tmp / _MANIFEST).write_bytes(msgpack.packb(manifest))
 
-        save_index_dir(self.path, write)
+        save_index_dir(self.path, write, _KIND)
 
     # -- ingesting --------------------------------------------------------------------------
     def refresh(self) -> IngestReport | None:
@@ -197,87 +244,126 @@ class Corpus:
     def ingest(self, source: str | os.PathLike[str]) -> IngestReport:
         """Bring the index in step with the folder, file or glob `source`: new and changed
         files are split, embedded and indexed, removed files leave, unchanged files (same
-        content hash) are skipped. The result is saved atomically."""
+        content hash) are skipped. Files are hashed and split a block at a time. The result
+        is saved atomically; a failed ingest changes nothing."""
+        if self.path is not None:
+            _check_apart(self.path, source, self.patterns)
         with self._lock:
             signature = self._source_signature(str(source))
-            loaded = load_files(source, self.patterns)
-            report = self._update(loaded.documents, loaded.problems)
+            report = IngestReport()
+            files: dict[str, dict[str, Any]] = {}
+            fresh: list[dict[str, Any]] = []
+            for name, file in named_files(source, self.patterns):
+                known = self._files.get(name)
+                try:
+                    digest = file_sha256(file)
+                    if known is not None and known["sha256"] == digest:
+                        files[name] = known
+                        report.unchanged += 1
+                        continue
+                    chunks = list(read_chunks(file, name, self.chunk_size, self.overlap))
+                except (OSError, ValueError) as exc:
+                    report.problems.append(file_problem(name, exc))
+                    continue
+                self._take(name, digest, chunks, files, fresh, report)
+            self._apply(files, fresh, report)
             self._signature = signature
-            self._mismatch = False
             self._save()
             return report
 
     def ingest_documents(self, documents: Sequence[str | Mapping[str, Any]]) -> IngestReport:
         """Like `ingest`, for texts or `{"text", "source"}` dicts given directly."""
-        docs = []
-        for i, doc in enumerate(documents):
-            doc = {"text": doc} if isinstance(doc, str) else dict(doc)
-            doc.setdefault("source", doc.get("id", f"doc-{i}"))
-            doc.setdefault("id", doc["source"])
-            doc.setdefault("format", "txt")
-            doc["sha256"] = hashlib.sha256(doc["text"].encode()).hexdigest()
-            docs.append(doc)
         with self._lock:
-            report = self._update(docs, [])
-            self._mismatch = False
+            report = IngestReport()
+            files: dict[str, dict[str, Any]] = {}
+            fresh: list[dict[str, Any]] = []
+            for i, doc in enumerate(documents):
+                doc = {"text": doc} if isinstance(doc, str) else dict(doc)
+                doc.setdefault("source", doc.get("id", f"doc-{i}"))
+                doc.setdefault("id", doc["source"])
+                doc.setdefault("format", "txt")
+                digest = hashlib.sha256(doc["text"].encode()).hexdigest()
+                known = self._files.get(doc["source"])
+                if known is not None and known["sha256"] == digest:
+                    files[doc["source"]] = known
+                    report.unchanged += 1
+                    continue
+                chunks = split(doc, self.chunk_size, self.overlap)
+                self._take(doc["source"], digest, chunks, files, fresh, report)
+            self._apply(files, fresh, report)
             self._save()
             return report
 
-    def _update(self, documents: list[dict[str, Any]],
-                problems: list[dict[str, str]]) -> IngestReport:
-        report = IngestReport(problems=problems)
-        seen = set()
-        fresh: list[dict[str, Any]] = []
-        stale: list[str] = []
-        for doc in documents:
-            seen.add(doc["source"])
-            known = self._files.get(doc["source"])
-            if known is not None and known["sha256"] == doc["sha256"]:
-                report.unchanged += 1
-                continue
-            (report.updated if known else report.added).append(doc["source"])
-            if known:
-                stale.extend(known["chunks"])
-            chunks = split(doc, self.chunk_size, self.overlap)
-            self._files[doc["source"]] = {"sha256": doc["sha256"],
-                                          "chunks": [c["id"] for c in chunks]}
-            fresh.extend(chunks)
-        for gone in sorted(set(self._files) - seen):
-            report.removed.append(gone)
-            stale.extend(self._files.pop(gone)["chunks"])
+    def _take(self, name: str, digest: str, chunks: list[dict[str, Any]],
+              files: dict[str, dict[str, Any]], fresh: list[dict[str, Any]],
+              report: IngestReport) -> None:
+        """Record a new or changed file and its chunks for `_apply`."""
+        (report.updated if name in self._files else report.added).append(name)
+        files[name] = {"sha256": digest, "chunks": [c["id"] for c in chunks]}
+        fresh.extend(chunks)
+
+    def _apply(self, files: dict[str, dict[str, Any]], fresh: list[dict[str, Any]],
+               report: IngestReport) -> None:
+        """Make the index hold `files`: embed the fresh chunks first (the step that can
+        fail), then delete the chunks of changed and removed files and add the fresh ones."""
+        kept = any(files.get(name) is known and known["chunks"]
+                   for name, known in self._files.items())
+        vectors = self._embed([c["text"] for c in fresh], self.vectors.dim if kept else None)
+        report.removed.extend(sorted(set(self._files) - set(files)))
+        stale = [id_ for name, known in self._files.items() if files.get(name) is not known
+                 for id_ in known["chunks"]]
         if stale:
             self.vectors.delete(stale)
             self.keywords.delete(stale)
-        self._add(fresh)
-        report.chunks = len(fresh)
-        return report
-
-    def _add(self, chunks: list[dict[str, Any]]) -> None:
-        batches = [chunks[i:i + _EMBED_BATCH] for i in range(0, len(chunks), _EMBED_BATCH)]
-        matrices = self._embed([[c["text"] for c in batch] for batch in batches])
-        for batch, matrix in zip(batches, matrices, strict=True):
+        if len(fresh) and not len(self.vectors) and self.vectors.dim != vectors.shape[1]:
+            self.vectors = self._new_vectors(vectors.shape[1])
+        for start in range(0, len(fresh), self.embed_batch):
+            batch = fresh[start:start + self.embed_batch]
             ids = [c["id"] for c in batch]
             metadata = [{k: v for k, v in c.items() if k != "id"} for c in batch]
-            if not len(self.vectors) and self.vectors.dim != matrix.shape[1]:
-                self.vectors = self._new_vectors(matrix.shape[1])
-            self.vectors.add(ids, matrix, metadata)
+            self.vectors.add(ids, vectors[start:start + len(batch)], metadata)
             self.keywords.add(ids, [c["text"] for c in batch], metadata)
+        self._files = files
+        self._mismatch = False
+        report.chunks = len(fresh)
 
-    def _embed(self, batches: list[list[str]]) -> list[np.ndarray]:
-        """One matrix per batch of texts. An async-only (HTTP) embedder runs on a loop of
-        its own in a helper thread: ingest may be reached from inside an event loop (the
-        first search), which must not wait on itself."""
-        if hasattr(self.embedder, "embed"):
-            return [np.asarray(self.embedder.embed(texts)) for texts in batches]
+    def _embed(self, texts: list[str], dim: int | None) -> np.ndarray:
+        """The (n, dim) vectors of `texts`, embedded `embed_batch` at a time, each batch
+        retried on a RetryableError; `dim`, when given, is the width they must have.
 
-        async def embed_all() -> list[np.ndarray]:
+        The embedder runs on an event loop of its own in a helper thread: ingest may be
+        reached from inside an event loop (the first search), which must not wait on itself.
+        """
+        out = np.empty((len(texts), dim or 0), dtype=np.float32)
+
+        async def embed(batch: list[str]) -> np.ndarray:
+            if hasattr(self.embedder, "embed"):
+                return np.asarray(self.embedder.embed(batch), dtype=np.float32)
+            return np.asarray(await self.embedder.aembed(batch), dtype=np.float32)
+
+        async def embed_all() -> None:
+            nonlocal out
             try:
-                return [np.asarray(await self.embedder.aembed(texts)) for texts in batches]
+                for start in range(0, len(texts), self.embed_batch):
+                    batch = texts[start:start + self.embed_batch]
+                    matrix = await with_retries(lambda b=batch: embed(b), self.retries)
+                    if start == 0 and dim is None and matrix.ndim == 2:
+                        out = np.empty((len(texts), matrix.shape[1]), dtype=np.float32)
+                    if matrix.shape != (len(batch), out.shape[1]):
+                        raise LlmkitError(
+                            f"the embedder returned an array of shape {matrix.shape} for "
+                            f"{len(batch)} texts; expected ({len(batch)}, {out.shape[1]})")
+                    if not np.isfinite(matrix).all():
+                        raise LlmkitError("the embedder returned NaN or infinite values")
+                    out[start:start + len(batch)] = matrix
             finally:
-                await self.embedder.aclose()
+                if not hasattr(self.embedder, "embed"):
+                    await self.embedder.aclose()
 
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, embed_all()).result()
+        if texts:
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, embed_all()).result()
+        return out
 
     # -- searching --------------------------------------------------------------------------
     def search(self, vectors: np.ndarray, k: int,

@@ -6,6 +6,7 @@ extractive generator share.
 
 from __future__ import annotations
 
+import codecs
 import glob
 import hashlib
 import re
@@ -19,8 +20,9 @@ import numpy as np
 
 from llmkit.errors import LlmkitError
 
-__all__ = ["DocumentsNotFoundError", "Loaded", "find_files", "html_to_text", "load_files",
-           "sentence_ends", "sentences", "split"]
+__all__ = ["DocumentsNotFoundError", "Loaded", "file_problem", "file_sha256", "find_files",
+           "html_to_text", "load_files", "named_files", "read_chunks", "sentence_ends", "sentences",
+           "split"]
 
 DEFAULT_PATTERNS = ("**/*.md", "**/*.txt", "**/*.rst", "**/*.html", "**/*.htm")
 _FORMATS = {".md": "md", ".markdown": "md", ".rst": "rst", ".html": "html", ".htm": "html"}
@@ -153,6 +155,35 @@ def find_files(path_or_glob: str | Path,
     raise DocumentsNotFoundError(f"no such file or directory: '{text}'")
 
 
+def named_files(path_or_glob: str | Path,
+                patterns: Sequence[str] = DEFAULT_PATTERNS) -> list[tuple[str, Path]]:
+    """(source name, file) of each file `find_files` names: the name is the path relative to
+    the directory given (posix)."""
+    root, files = find_files(path_or_glob, patterns)
+    named = []
+    for file in files:
+        try:
+            named.append((file.relative_to(root).as_posix(), file))
+        except ValueError:
+            named.append((file.as_posix(), file))
+    return named
+
+
+def file_problem(source: str, exc: OSError | ValueError) -> dict[str, str]:
+    """The problem record of a file that could not be read or decoded."""
+    if isinstance(exc, OSError):
+        return {"source": source, "kind": "unreadable", "error": str(exc)}
+    if isinstance(exc, UnicodeDecodeError):
+        return {"source": source, "kind": "encoding", "error": f"not UTF-8 text: {exc}"}
+    return {"source": source, "kind": "binary", "error": str(exc)}
+
+
+def file_sha256(file: Path) -> str:
+    """The SHA-256 of a file's bytes, read a block at a time."""
+    with file.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def load_files(path_or_glob: str | Path,
                patterns: Sequence[str] = DEFAULT_PATTERNS) -> Loaded:
     """Read text documents from a file, a directory (files matching `patterns`, hidden
@@ -164,27 +195,14 @@ def load_files(path_or_glob: str | Path,
     skipped and reported in `problems` as `{"source", "kind", "error"}`; it never aborts the
     load. A path or glob that names nothing raises DocumentsNotFoundError.
     """
-    root, files = find_files(path_or_glob, patterns)
     documents: list[dict[str, Any]] = []
     problems: list[dict[str, str]] = []
-    for file in files:
-        try:
-            source = file.relative_to(root).as_posix()
-        except ValueError:
-            source = file.as_posix()
+    for source, file in named_files(path_or_glob, patterns):
         try:
             data = file.read_bytes()
-        except OSError as exc:
-            problems.append({"source": source, "kind": "unreadable", "error": str(exc)})
-            continue
-        try:
             text = _decode(data)
-        except UnicodeDecodeError as exc:
-            problems.append({"source": source, "kind": "encoding",
-                             "error": f"not UTF-8 text: {exc}"})
-            continue
-        except ValueError as exc:
-            problems.append({"source": source, "kind": "binary", "error": str(exc)})
+        except (OSError, ValueError) as exc:
+            problems.append(file_problem(source, exc))
             continue
         kind = _FORMATS.get(file.suffix.lower(), "txt")
         title = ""
@@ -224,17 +242,19 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
     return sorted(found)
 
 
-def _breaks(text: str, headings: list[tuple[int, int, str]]) -> list[list[int]]:
-    """Sorted break positions of each kind, plus (last) the sentence-or-better ones.
+def _breaks(text: str, headings: list[tuple[int, int, str]], offset: int = 0,
+            final: bool = True) -> list[list[int]]:
+    """Sorted break positions of each kind, plus (last) the sentence-or-better ones, for
+    `text` found at `offset` of a document (`final`: it ends the document).
 
     Every break but a section start sits at the end of a whitespace run; the run's newlines
     and the character before it tell its kind (paragraph: 2+ newlines, line: 1, sentence:
     after . ! ? and the like). Runs that follow a heading line are no breaks, so a heading
-    always stays with its text."""
+    always stays with its text; a run that ends the document is none either."""
     codes = np.minimum(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), 0xFFFF)
     edges = np.diff(_SPACE[codes].astype(np.int8), prepend=0, append=0)
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    keep = ends < codes.size
+    keep = ends < codes.size if final else np.ones(ends.size, dtype=bool)
     if headings:
         keep &= ~np.isin(starts, [end for _, end, _ in headings])
     starts, ends = starts[keep], ends[keep]
@@ -243,9 +263,10 @@ def _breaks(text: str, headings: list[tuple[int, int, str]]) -> list[list[int]]:
     before = codes[np.maximum(starts - 1, 0)]
     sentence = (starts >= 1) & (_ENDS[before] | (
         _CLOSERS[before] & _ENDS[codes[np.maximum(starts - 2, 0)]] & (starts >= 2)))
-    return [[start for start, _, _ in headings if start > 0], ends[lines >= 2].tolist(),
-            ends[lines >= 1].tolist(), ends[sentence].tolist(), ends.tolist(),
-            ends[(lines >= 1) | sentence].tolist()]
+    ends += offset
+    return [[start + offset for start, _, _ in headings if start + offset > 0],
+            ends[lines >= 2].tolist(), ends[lines >= 1].tolist(), ends[sentence].tolist(),
+            ends.tolist(), ends[(lines >= 1) | sentence].tolist()]
 
 
 _SENTENCE_OR_BETTER = 5  # index of the union list in _breaks
@@ -263,14 +284,110 @@ def _pick(breaks: list[list[int]], lo: int, hi: int, latest: bool,
     return None
 
 
-def _spans(text: str, size: int, overlap: int,
-           headings: list[tuple[int, int, str]]) -> Iterator[tuple[int, int]]:
-    """(start, end) of each raw chunk of `text`."""
-    breaks = _breaks(text, headings)
-    start, n = 0, len(text)
-    while start < n:
-        if n - start <= size:
-            yield start, n
+class _Whole:
+    """A document's text with its breaks and headings, all in memory."""
+
+    end: int | None  # the text's length, None while not all of it has been read
+
+    def __init__(self, text: str, headings: list[tuple[int, int, str]]) -> None:
+        self.end = len(text)
+        self.breaks = _breaks(text, headings)
+        self._text, self._base = text, 0  # the text from position _base on
+        self._starts = [start for start, _, _ in headings]
+        self._titles = [title for _, _, title in headings]
+
+    def need(self, start: int, upto: int) -> None:
+        """Make the text and the breaks up to `upto` known; nothing before `start` will be
+        asked for again (here all of it is known)."""
+
+    def text(self, start: int, end: int) -> str:
+        return self._text[start - self._base:end - self._base]
+
+    def section(self, position: int) -> str | None:
+        """The title of the last heading starting at or before `position`."""
+        h = bisect_right(self._starts, position) - 1
+        return self._titles[h] if h >= 0 else None
+
+
+# The characters an RST title's underline is made of, and a whole underline line.
+_UNDERLINE_CHARS = frozenset("=-~^\"'`#*+:.")
+_UNDERLINE = re.compile(r"([=\-~^\"'`#*+:.])\1{2,}[ \t]*$", re.MULTILINE)
+
+
+def _cut(text: str, lo: int) -> int | None:
+    """The last position at or after `lo` where `text` can be cut into two blocks whose
+    breaks and headings are found separately, exactly as in the whole: a line start (no
+    whitespace run or Markdown heading crosses it) whose line cannot underline an RST title
+    (no RST heading crosses it). None when there is no such position."""
+    pos = len(text) - 1
+    while (pos := text.rfind("\n", max(lo - 1, 0), pos)) >= 0:
+        q = pos + 1
+        if not text[q].isspace() and (text[q] not in _UNDERLINE_CHARS or (
+                text.find("\n", q) >= 0 and not _UNDERLINE.match(text, q))):
+            return q
+    return None
+
+
+class _Streamed(_Whole):
+    """The same for a text arriving in pieces, scanned block by block between `_cut`s: it
+    keeps only the text from the current chunk on, and the breaks and headings after it."""
+
+    def __init__(self, pieces: Iterator[str], headings: bool) -> None:
+        self.end = None
+        self.breaks = [[] for _ in range(_SENTENCE_OR_BETTER + 1)]
+        self._pieces, self._find_headings = pieces, headings
+        self._text, self._base = "", 0
+        self._pending = ""  # read after the last cut, not scanned yet
+        self._starts, self._titles = [], []
+
+    def need(self, start: int, upto: int) -> None:
+        # A heading may start right at the last cut: breaks are final only before it.
+        while self.end is None and self._base + len(self._text) <= upto:
+            self._forget(start)
+            self._scan()
+
+    def _scan(self) -> None:
+        piece = next(self._pieces, None)
+        if piece is None:
+            block, self._pending = self._pending, ""
+        else:
+            self._pending += piece
+            cut = _cut(self._pending, len(self._pending) - len(piece))
+            if cut is None:
+                return
+            block, self._pending = self._pending[:cut], self._pending[cut:]
+        offset = self._base + len(self._text)
+        headings = _headings(block) if self._find_headings else []
+        for found, new in zip(self.breaks, _breaks(block, headings, offset, piece is None),
+                              strict=True):
+            found.extend(new)
+        self._starts += [start + offset for start, _, _ in headings]
+        self._titles += [title for _, _, title in headings]
+        self._text += block
+        if piece is None:
+            self.end = offset + len(block)
+
+    def _forget(self, start: int) -> None:
+        """Drop the text before `start`, the breaks up to it and the headings before the
+        last one at or before it: no lookup goes there again."""
+        if start - self._base > len(self._text) // 2:
+            self._text, self._base = self._text[start - self._base:], start
+        for found in self.breaks:
+            del found[:bisect_right(found, start)]
+        h = bisect_right(self._starts, start) - 1
+        if h > 0:
+            del self._starts[:h], self._titles[:h]
+
+
+def _spans(doc: _Whole, size: int, overlap: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each raw chunk of the document."""
+    start = 0
+    while True:
+        doc.need(start, start + size)
+        n, breaks = doc.end, doc.breaks
+        if n is not None and n - start <= size:  # (unknown n: more than `size` is left)
+            if start < n:
+                yield start, n
             return
         limit = start + size
         choice = (_pick(breaks, start + size // 4, limit, True, [_SECTION])
@@ -283,10 +400,29 @@ def _spans(text: str, size: int, overlap: int,
             continue
         # The next chunk repeats up to `overlap` chars: from a section start if there is one,
         # else from the earliest sentence (or better) start, else the earliest word start.
-        piece = text[start:end]
+        piece = doc.text(start, end)
         lo = max(end - overlap, start + len(piece) - len(piece.lstrip()) + 1)  # move forward
         choice = _pick(breaks, lo, end - 1, False, [_SECTION, _SENTENCE_OR_BETTER, _WORD])
         start = choice[0] if choice else end
+
+
+def _chunks(doc: _Whole, source: str, doc_id: str, size: int,
+            overlap: int) -> Iterator[dict[str, Any]]:
+    if size < 1 or not 0 <= overlap < size:
+        raise ValueError(f"need size >= 1 and 0 <= overlap < size, got {size}, {overlap}")
+    index = 0
+    for raw_start, raw_end in _spans(doc, size, overlap):
+        piece = doc.text(raw_start, raw_end)
+        stripped = piece.strip()
+        if not stripped:
+            continue
+        start = raw_start + (len(piece) - len(piece.lstrip()))
+        digest = hashlib.blake2b(f"{source}\0{start}\0{stripped}".encode(),
+                                 digest_size=8).hexdigest()
+        yield {"id": f"{doc_id}#{start}-{digest}", "text": stripped, "source": source,
+               "doc_id": doc_id, "start": start, "end": start + len(stripped), "index": index,
+               "section": doc.section(start)}
+        index += 1
 
 
 def split(doc: dict[str, Any], size: int = 800, overlap: int = 120) -> list[dict[str, Any]]:
@@ -301,25 +437,38 @@ def split(doc: dict[str, Any], size: int = 800, overlap: int = 120) -> list[dict
     with `text == doc["text"][start:end]`; ids are stable across runs (source + position +
     a hash of the chunk text). Headings are detected unless `doc["format"] == "txt"`.
     """
-    if size < 1 or not 0 <= overlap < size:
-        raise ValueError(f"need size >= 1 and 0 <= overlap < size, got {size}, {overlap}")
     text = doc["text"]
     source = doc.get("source", doc.get("id", ""))
-    doc_id = doc.get("id", source)
     headings = _headings(text) if doc.get("format") != "txt" else []
-    heading_starts = [start for start, _, _ in headings]
-    chunks: list[dict[str, Any]] = []
-    for raw_start, raw_end in _spans(text, size, overlap, headings):
-        piece = text[raw_start:raw_end]
-        stripped = piece.strip()
-        if not stripped:
-            continue
-        start = raw_start + (len(piece) - len(piece.lstrip()))
-        end = start + len(stripped)
-        h = bisect_right(heading_starts, start) - 1
-        digest = hashlib.blake2b(f"{source}\0{start}\0{stripped}".encode(),
-                                 digest_size=8).hexdigest()
-        chunks.append({"id": f"{doc_id}#{start}-{digest}", "text": stripped, "source": source,
-                       "doc_id": doc_id, "start": start, "end": end, "index": len(chunks),
-                       "section": headings[h][2] if h >= 0 else None})
-    return chunks
+    return list(_chunks(_Whole(text, headings), source, doc.get("id", source), size, overlap))
+
+
+def _decoded(file: Path, block: int) -> Iterator[str]:
+    """The text of `file` as `_decode` reads it, decoded `block` bytes at a time."""
+    with file.open("rb") as f:
+        head = f.read(8192)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            decoder = codecs.getincrementaldecoder("utf-16")()
+        elif b"\x00" in head:
+            raise ValueError("binary file (contains NUL bytes)")
+        else:
+            decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        f.seek(0)
+        while data := f.read(block):
+            yield decoder.decode(data)
+        yield decoder.decode(b"", final=True)
+
+
+def read_chunks(file: Path, source: str, size: int = 800, overlap: int = 120, *,
+                block: int = 1 << 20) -> Iterator[dict[str, Any]]:
+    """The chunks `split` makes of the document `load_files` reads from `file` (named
+    `source`), read and split `block` bytes at a time: memory is bounded by the block and
+    the longest line, not by the file. HTML is read whole (its text needs the whole page).
+    Raises OSError, or ValueError (UnicodeDecodeError) for a binary or undecodable file."""
+    kind = _FORMATS.get(file.suffix.lower(), "txt")
+    if kind == "html":
+        text, _ = html_to_text(_decode(file.read_bytes()))
+        yield from split({"text": text, "source": source, "format": kind}, size, overlap)
+        return
+    doc = _Streamed(_decoded(file, block), headings=kind != "txt")
+    yield from _chunks(doc, source, source, size, overlap)

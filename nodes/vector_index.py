@@ -1,7 +1,7 @@
 """Exact inner-product search over L2-normalised float32 rows, batched and blockwise.
 
 Also the row bookkeeping (`RowTable`: ids, metadata, tombstones, filters, content version)
-and the crash-safe directory persistence that `BM25Index` shares.
+that `BM25Index` shares; directories are written and checked by `index_dir`.
 
 Hits are plain dicts `{"id": str, "score": float, "metadata": dict}` (not a dataclass): they
 flow into a msgpack cache and into YAML/JSON output without any conversion.
@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,78 +20,13 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from llmkit.errors import LlmkitError
+from llmkit.nodes.index_dir import IndexLoadError, corrupt, load_index_dir, save_index_dir
 
 __all__ = ["IndexLoadError", "RowTable", "VectorIndex", "load_index_dir", "save_index_dir"]
 
 Hit = dict[str, Any]
 _FORMAT = "llmkit.vector_index/1"
-
-
-class IndexLoadError(LlmkitError, ValueError):
-    """An index directory is missing, incomplete or corrupt (the message names it)."""
-
-
-# --------------------------------------------------------------------------- persistence
-
-def _backup_of(directory: Path) -> Path:
-    return directory.with_name(f".{directory.name}.llmkit-old")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def save_index_dir(directory: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Have `write(tmp)` fill a fresh temporary directory, then swap it in for `directory`.
-
-    Crash-safe: the old directory is renamed to a hidden backup before the new one is renamed
-    into place, and `load_index_dir` falls back to that backup, so a save killed at any point
-    leaves either the old or the new index readable. One writer at a time.
-    """
-    target = Path(directory).absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.llmkit-tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted save
-    tmp = target.with_name(f".{target.name}.llmkit-tmp-{uuid.uuid4().hex}")
-    tmp.mkdir()
-    try:
-        write(tmp)
-        for file in tmp.iterdir():
-            _fsync(file)
-        _fsync(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    backup = _backup_of(target)
-    if target.exists():
-        if backup.exists():
-            shutil.rmtree(backup)
-        os.rename(target, backup)
-    os.rename(tmp, target)
-    _fsync(target.parent)
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def load_index_dir(directory: str | os.PathLike) -> Path:
-    """The directory to read an index from: `directory`, or the backup an interrupted save
-    left behind. Raises IndexLoadError when there is neither."""
-    target = Path(directory)
-    if target.is_dir():
-        return target
-    if _backup_of(target.absolute()).is_dir():
-        return _backup_of(target.absolute())
-    raise IndexLoadError(f"no index at '{target}': run ingest to build it")
-
-
-def corrupt(directory: Path, exc: BaseException) -> IndexLoadError:
-    """The error for an unreadable index directory."""
-    return IndexLoadError(f"index at '{directory}' is corrupt or incomplete "
-                          f"({type(exc).__name__}: {exc}); re-run ingest to rebuild it")
+_KIND = "vector_index"
 
 
 # --------------------------------------------------------------------------- rows
@@ -544,23 +477,23 @@ class VectorIndex(TableIndex):
         state = self._table.state()
 
         def write(tmp: Path) -> None:
-            out = np.lib.format.open_memmap(tmp / "vectors.npy", mode="w+", dtype=np.float32,
-                                            shape=(live.size, self.dim))
-            for start in range(0, live.size, self.block_rows):
-                out[start:start + self.block_rows] = self._vectors[live[start:start +
-                                                                        self.block_rows]]
-            out.flush()
-            del out
+            # Plain writes, not a memory map: a full disk is then an OSError, not a SIGBUS.
+            with (tmp / "vectors.npy").open("wb") as out:
+                np.lib.format.write_array_header_1_0(out, {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                    "fortran_order": False, "shape": (int(live.size), self.dim)})
+                for start in range(0, live.size, self.block_rows):
+                    out.write(self._vectors[live[start:start + self.block_rows]].tobytes())
             meta = {"format": _FORMAT, "dim": self.dim, "count": int(live.size), **state}
             (tmp / "meta.msgpack").write_bytes(msgpack.packb(meta))
 
-        save_index_dir(directory, write)
+        save_index_dir(directory, write, _KIND)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, mmap: bool = True, **options: Any) -> VectorIndex:
         """Open a saved index; with `mmap` the vectors stay on disk, paged in on demand (an
         `add` then copies them into memory). `options` go to the constructor."""
-        source = load_index_dir(directory)
+        source = load_index_dir(directory, _KIND)
         try:
             meta = msgpack.unpackb((source / "meta.msgpack").read_bytes())
             if not isinstance(meta, dict) or meta.get("format") != _FORMAT:

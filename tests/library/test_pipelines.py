@@ -102,13 +102,15 @@ def test_an_empty_folder_is_an_empty_index_and_a_warning(tmp_path):
     assert code == 0 and "warning: no documents found" in err and "Traceback" not in err
 
 
-def test_a_corrupt_index_without_a_source_is_one_clear_line(docs, tmp_path):
+def test_a_corrupt_index_without_a_source_is_one_line_naming_the_way_out(docs, tmp_path):
     index = tmp_path / "index"
     assert llmkit("ingest", docs, "--index", index)[0] == 0
     (index / "vectors" / "vectors.npy").write_bytes(b"garbage")
-    code, _, err = llmkit("ingest", docs, "--index", index)
-    assert code == 2
-    assert "corrupt" in err and "re-run ingest" in err and "Traceback" not in err
+    code, _, err = llmkit("run", "pipelines/ingest.yaml", "-i", f"path={docs}", "--no-cache",
+                          env={"LLMKIT_INDEX": str(index)})
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "corrupt" in err and f"llmkit ingest SOURCE --index {index} --rebuild" in err
+    assert llmkit("ingest", docs, "--index", index)[0] == 0  # the way out works
 
 
 def test_a_corrupt_index_with_a_source_is_rebuilt(docs, tmp_path):
