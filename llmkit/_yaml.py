@@ -7,13 +7,15 @@ to plain data (dicts, lists, str, int, float, bool, None) itself, so that it can
   (a tuple of keys and list indexes from the document root);
 - refuse duplicate keys, which PyYAML silently accepts (the last one would win);
 - refuse every tag outside plain data (`!!python/object`, `!!binary`, custom `!tags`);
-- bound alias expansion, refuse recursive aliases, and keep timestamps as strings.
+- bound alias expansion, refuse recursive aliases, and keep timestamps as strings;
+- refuse a scalar its type cannot hold (`!!int abc`, `0x_`, an int of 5,000 digits).
 
 Every problem is a `SpecError` starting with `file:line:column:`.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from llmkit.errors import SpecError
 
-__all__ = ["MAX_VALUES", "Doc", "Path", "parse", "plain_scalar"]
+__all__ = ["MAX_VALUES", "Doc", "Path", "ScalarError", "parse", "plain_scalar"]
 
 Path = tuple[Any, ...]
 MAX_VALUES = 100_000  # values after alias expansion: a "billion laughs" file stops here
@@ -47,8 +49,25 @@ _CONSTRUCT: dict[str, Callable[[Any, ScalarNode], Any]] = {
 _CONSTRUCTOR = _Loader("")  # the scalar constructors are stateless: one instance serves all
 
 
+_KINDS = {f"{_STD}int": "an integer", f"{_STD}float": "a number",
+          f"{_STD}bool": "true or false"}
+
+
+class ScalarError(ValueError):
+    """A scalar its type cannot hold (`!!int abc`, `0x_`, an int of 5,000 digits); the
+    message is a phrase that follows "this value", and never shows the value."""
+
+
 def _scalar(node: ScalarNode) -> Any:
-    return _CONSTRUCT[node.tag](_CONSTRUCTOR, node)
+    try:
+        return _CONSTRUCT[node.tag](_CONSTRUCTOR, node)
+    except Exception as exc:  # PyYAML's constructors fail with ValueError, KeyError, ...
+        digits = len(node.value.lstrip("+-").replace("_", ""))
+        if "Exceeds the limit" in str(exc):  # Python's cap on decimal digits of an int
+            raise ScalarError(f"is an integer of {digits:,} digits, more than Python reads "
+                              f"({sys.get_int_max_str_digits():,})") from None
+        raise ScalarError(f"cannot be read as {_KINDS.get(node.tag, 'its type')} "
+                          f"({_short_tag(node.tag)})") from None
 
 
 def _short_tag(tag: str) -> str:
@@ -82,7 +101,8 @@ class Doc:
 
 
 def plain_scalar(text: str) -> Any:
-    """The value `text` would have as a plain (unquoted) YAML scalar: `4` → 4, `no` → False."""
+    """The value `text` would have as a plain (unquoted) YAML scalar: `4` → 4, `no` → False.
+    Raises `ScalarError` for text that looks like a number but is none (`0x_`)."""
     tag = _Loader.resolve(_Loader, ScalarNode, text, (True, False))  # type: ignore[arg-type]
     if tag not in _CONSTRUCT:
         return text
@@ -155,7 +175,7 @@ class _Converter:
         if isinstance(node, ScalarNode):
             if node.tag not in _CONSTRUCT:
                 raise self._tag_error(node)
-            return _scalar(node)
+            return self.scalar(node)
         if id(node) in self.active:
             raise self.error(node, "an alias refers to a value that contains it")
         self.active.add(id(node))
@@ -168,6 +188,13 @@ class _Converter:
         finally:
             self.active.discard(id(node))
 
+    def scalar(self, node: ScalarNode) -> Any:
+        try:
+            return _scalar(node)
+        except ScalarError as exc:
+            raise self.error(node, f"this value {exc}; correct it, or quote it (with no "
+                                   "tag) to keep it as text") from None
+
     def _tag_error(self, node: Node) -> SpecError:
         return self.error(node, f"tags are not allowed (found '{_short_tag(node.tag)}'): "
                                 "a pipeline file never runs code")
@@ -177,7 +204,7 @@ class _Converter:
             raise self.error(node, "a mapping key must be a plain value (a name or a number)")
         if node.tag not in _CONSTRUCT:
             raise self._tag_error(node)
-        return _scalar(node)
+        return self.scalar(node)
 
     def mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
         out: dict[Any, Any] = {}

@@ -10,9 +10,11 @@ numpy nor the engine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -136,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="hashing embedder dimension (default 384)")
     ingest.add_argument("--chunk-size", type=_positive, default=800, metavar="CHARS")
     ingest.add_argument("--overlap", type=int, default=120, metavar="CHARS")
+    ingest.add_argument("--rebuild", action="store_true",
+                        help="ignore the saved index and embed every file again (a damaged "
+                             "index is rebuilt without it)")
     ingest.set_defaults(handler=_ingest)
 
     cache_command = commands.add_parser("cache", help="inspect or clear the result cache")
@@ -311,28 +316,27 @@ async def _stream_one(p: Pipeline, inputs: dict[str, Any], options: dict[str, An
 
 def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
                profile: Profile, scrub: Callable[[str], str]) -> int:
-    from llmkit._batch import InputLines, write_results
+    from llmkit._batch import InputLines, lines, write_results
+    from llmkit._output import output_file, stdout_writer
     from llmkit._progress import Progress
 
     stdin = args.input_file == "-"
     source = sys.stdin.buffer if stdin else open(args.input_file, "rb")  # noqa: SIM115
     try:
-        out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
-        try:
-            progress = Progress(sys.stderr, hits=lambda: sum(
-                s.cache_hits for s in profile.nodes.values()))
-            if progress.enabled and source.seekable():
-                progress.total = sum(1 for line in source if line.strip())
-                source.seek(0)
-            lines = InputLines(source, "<stdin>" if stdin else args.input_file, progress.note)
-            try:
-                failed = _call(write_results, p, lines, out, ordered=args.ordered,
-                               progress=progress, scrub=scrub, **options)
-            finally:
-                progress.close()
-        finally:
-            if args.output:
-                out.close()
+        _refuse_output_over_input(source, args)
+        progress = Progress(sys.stderr, hits=lambda: sum(
+            s.cache_hits for s in profile.nodes.values()))
+        if progress.enabled and source.seekable():
+            progress.total = sum(1 for line in lines(source) if line is None or line.strip())
+            source.seek(0)
+        inputs = InputLines(source, "<stdin>" if stdin else args.input_file, progress.note,
+                            p.inputs)
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(output_file(args.output)) if args.output \
+                else stdout_writer()
+            stack.callback(progress.close)
+            failed = _call(write_results, p, inputs, out, ordered=args.ordered,
+                           progress=progress, scrub=scrub, **options)
     finally:
         if not stdin:
             source.close()
@@ -340,6 +344,23 @@ def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
         print(f"llmkit: {failed} run{'s' if failed != 1 else ''} failed (see the error "
               "records in the output)", file=sys.stderr)
     return FAILED if failed else OK
+
+
+def _refuse_output_over_input(source: Any, args: argparse.Namespace) -> None:
+    """Results written over their own input file would destroy it: refuse (through links
+    too, and for a shell's `>> FILE` on stdout)."""
+    from llmkit._output import same_file
+
+    try:
+        read = os.fstat(source.fileno())
+        written = os.stat(args.output) if args.output else os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):  # a new output file; a stream without a file (tests)
+        return
+    if stat.S_ISREG(read.st_mode) and same_file(read, written):
+        where = f"--output {args.output}" if args.output else "stdout"
+        read_from = "stdin" if args.input_file == "-" else args.input_file
+        raise UsageError(f"{where} is the input file {read_from}: writing the results there "
+                         "would destroy the inputs; choose another output file")
 
 
 def _readable(outputs: Mapping[str, Any]) -> str:
@@ -414,8 +435,8 @@ def _ingest(args: argparse.Namespace) -> int:
     from llmkit.nodes.corpus import Corpus
     from llmkit.nodes.embedders import HashingEmbedder
 
-    corpus = Corpus(args.index, embedder=HashingEmbedder(dim=args.dim),
-                    chunk_size=args.chunk_size, overlap=args.overlap)
+    corpus = Corpus(args.index, source=args.path, embedder=HashingEmbedder(dim=args.dim),
+                    chunk_size=args.chunk_size, overlap=args.overlap, rebuild=args.rebuild)
     report = corpus.ingest(args.path)
     for problem in report.problems:
         print(f"skipped {problem['source']}: {problem['error']}", file=sys.stderr)

@@ -133,4 +133,8 @@ def _import(kind: str, path: str, allow_import: bool) -> object:
     except Exception as exc:  # a module's import may fail in any way: report, don't crash
         raise PipelineError(f"cannot import {kind} '{path}': {type(exc).__name__}: {exc}"
                             ) from None
+    except SystemExit as exc:  # a script's `sys.exit()` at import must not end llmkit silently
+        raise PipelineError(f"cannot import {kind} '{path}': importing it called "
+                            f"sys.exit({exc.code!r}); a module that a pipeline uses must not "
+                            "exit when imported") from None
     return obj

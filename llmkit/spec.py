@@ -2,9 +2,10 @@
 
 Loading is safe: plain data only (no tags, no imports unless allowed), every error a
 `PipelineError` whose message starts with `file:line:column:` and names the key at fault.
-Strings may refer to the environment (`${VAR}`, `${VAR:-default}`, `$$` for a `$`), and
-param values to resources (`$name`), which are built once per loaded pipeline when the first
-node that uses them is built. A loaded pipeline remembers how it was written, so dumping it
+Strings may refer to the environment (`${VAR}`, `${VAR:-default}`, `$$` for a `$`; a
+secret-named variable only under a secret-named key), and param values to resources
+(`$name`), which are built once per loaded pipeline when the first node that uses them is
+built. A loaded pipeline remembers how it was written, so dumping it
 gives back the same file (references as written, secrets never in clear). docs/yaml.md is
 the reference for the format.
 """
@@ -43,28 +44,34 @@ from llmkit._format import (
     same,
     scrub,
 )
-from llmkit._yaml import Doc, Path, parse, plain_scalar
+from llmkit._yaml import Doc, Path, ScalarError, parse, plain_scalar
 from llmkit.errors import CycleError, PipelineError, SpecError, did_you_mean
 from llmkit.graph import Pipeline
 from llmkit.node import Node, Settings
 from llmkit.resources import ResourceSpec, remember
 from llmkit.secrets import is_secret_name
 
-__all__ = ["FORMAT_VERSION", "dump_pipeline", "load_pipeline", "scrub_secrets"]
+__all__ = ["FORMAT_VERSION", "MAX_FILE_BYTES", "dump_pipeline", "load_pipeline", "scrub_secrets"]
+
+MAX_FILE_BYTES = 2**20  # 1 MiB: PyYAML reads ~0.4 MB/s, and a file's values are capped anyway
 
 
 def load_pipeline(path_or_text: str | bytes | os.PathLike[str], *, allow_import: bool = False,
                   env: Mapping[str, str] = os.environ) -> Pipeline:
     """Read a pipeline from a file path, or from YAML text (bytes, or a str that holds a
-    newline or starts with `{`). Raises `SpecError`/`PipelineError` located in the file,
-    or `OSError` when the file cannot be read."""
+    newline or starts with `{`) of at most `MAX_FILE_BYTES`. Raises `SpecError`/
+    `PipelineError` located in the file, or `OSError` when the file cannot be read."""
     if isinstance(path_or_text, bytes) or (isinstance(path_or_text, str) and (
             "\n" in path_or_text or path_or_text.lstrip().startswith("{"))):
         text, file = path_or_text, "<string>"
     else:
         file = os.fspath(path_or_text)
-        with open(file, "rb") as f:
-            text = f.read()
+        with open(file, "rb") as f:  # a bounded read: /dev/zero or a FIFO cannot grow memory
+            text = f.read(MAX_FILE_BYTES + 1)
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError(f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for "
+                        "a pipeline file (keep large data such as documents or examples in "
+                        "files that a node reads)", file=file)
     return _Loader(parse(text, file), allow_import=allow_import, env=env).pipeline()
 
 
@@ -167,23 +174,33 @@ class _Loader:
         for match in REFERENCE.finditer(raw):
             pieces.append(raw[end:match.start()])
             end = match.end()
-            pieces.append("$" if match["dollar"] else self.variable(match, path))
+            pieces.append("$" if match["dollar"] else self.variable(match, path, secret))
         pieces.append(raw[end:])
         text = "".join(pieces)
         whole = REFERENCE.fullmatch(raw)
         # A value that is one reference takes the type its text has in YAML (`${K:-4}` is 4),
         # except a secret, which stays a string.
-        value = plain_scalar(text) if whole and whole["body"] is not None and not secret \
-            else text
+        try:
+            value = plain_scalar(text) if whole and whole["body"] is not None and not secret \
+                else text
+        except ScalarError as exc:
+            raise self.error(path, f"{dotted(path)}: the value of {raw} {exc}") from None
         self.raw[path] = (raw, value)
         return value
 
-    def variable(self, match: re.Match[str], path: Path) -> str:
+    def variable(self, match: re.Match[str], path: Path, secret: bool) -> str:
+        """The text of one `${NAME}`/`${NAME:-default}`. A secret-named variable is refused
+        outside a secret key: there its value would be printed, cached and logged in clear."""
         variable = VARIABLE.fullmatch(match["body"]) if match["close"] else None
         if variable is None:
             raise self.error(path, f"{dotted(path)}: bad reference: write ${{NAME}} or "
                                    "${NAME:-default} (and $$ for a literal '$')")
         name, default = variable["name"], variable["default"]
+        if is_secret_name(name) and not secret:
+            raise self.error(path, f"{dotted(path)}: ${{{name}}} is a secret (by its name), "
+                                   "and this is not a secret key, so the value would be "
+                                   "printed, logged and cached in clear: pass it under a "
+                                   "secret-named key such as api_key, token or password")
         value = self.env.get(name)
         if value is None or (value == "" and default is not None):
             if default is None:
@@ -334,7 +351,7 @@ class _Loader:
         self.check_params(factory, params, path, path, f"resource '{name}' ({spec.type})")
         try:
             obj = factory(**params)
-        except Exception as exc:  # any failure of a factory is a problem of this file's entry
+        except (Exception, SystemExit) as exc:  # any failure of a factory: this entry
             raise self.error(path, f"resource '{name}' ({spec.type}): cannot build it: "
                                    f"{type(exc).__name__}: {exc}", key=True) from None
         remember(obj, spec)
@@ -380,7 +397,7 @@ class _Loader:
         self.mapping(spec.get("inputs", {}), (*path, "inputs"))
         try:
             node = cls(**params)
-        except Exception as exc:  # a node's constructor may fail in any way: locate it
+        except (Exception, SystemExit) as exc:  # a constructor may fail in any way
             raise self.error(path, f"{what}: cannot build it: {type(exc).__name__}: {exc}",
                              key=True) from None
         if not isinstance(node, Node):

@@ -43,6 +43,8 @@ GOOD = (PIPELINES / "greet.yaml").read_text()
                  "type: 'tests.fixtures.nodes:Slow'", (
                      "bad.yaml:8:17: node type 'tests.fixtures.nodes:Slow' is a Python "
                      "import path", "pass --allow-import"), id="import-not-allowed"),
+    pytest.param("name: greet\n", "name: !!int abc\n", (
+        "bad.yaml:3:7: this value cannot be read as an integer (!!int)",), id="bad-int-tag"),
 ])
 def test_invalid_pipeline_is_one_located_line_and_exit_2(llmkit, tmp_path, old, new, fragments):
     assert old in GOOD
@@ -69,3 +71,36 @@ def test_bad_usage_is_exit_2(llmkit):
     result = llmkit("run")
     assert result.code == 2
     assert "usage: llmkit run" in result.err
+
+
+def test_a_variable_whose_value_is_no_number_is_one_located_line(llmkit, tmp_path):
+    (tmp_path / "bad.yaml").write_text(GOOD.replace("inputs: {name: name}}",
+                                                    "inputs: {name: name}, max_batch: '${N}'}"))
+    assert_one_line_error(llmkit("validate", "bad.yaml", env={"N": "9" * 5000}),
+                          "bad.yaml:7:96: nodes.hello.max_batch: the value of ${N} is an "
+                          "integer of 5,000 digits")
+
+
+def test_an_endless_pipeline_file_is_refused_by_size(llmkit):
+    assert_one_line_error(llmkit("validate", "/dev/zero"),
+                          "/dev/zero: the file is larger than 1 MiB, the limit for a pipeline "
+                          "file")
+
+
+IMPORTED = GOOD.replace("type: prompt, params: {template: \"{text}!!\"}",
+                        "type: 'stops:Node'")
+
+
+def test_a_module_that_calls_sys_exit_at_import_is_a_located_error(llmkit, tmp_path):
+    (tmp_path / "stops.py").write_text("import sys\nsys.exit(3)\n")
+    (tmp_path / "p.yaml").write_text(IMPORTED)
+    assert_one_line_error(llmkit("validate", "p.yaml", "--allow-import"),
+                          "p.yaml:8:17: cannot import node type 'stops:Node': importing it "
+                          "called sys.exit(3)")
+
+
+def test_ctrl_c_while_a_module_is_imported_still_exits_130(llmkit, tmp_path):
+    (tmp_path / "stops.py").write_text("raise KeyboardInterrupt\n")
+    (tmp_path / "p.yaml").write_text(IMPORTED)
+    result = llmkit("validate", "p.yaml", "--allow-import")
+    assert (result.code, result.err) == (130, "llmkit: interrupted\n")

@@ -81,12 +81,17 @@ def test_jsonl_from_stdin_to_stdout_in_order(llmkit):
     assert records(result.out) == [{"index": i, "y": i} for i in range(30)]
 
 
-def test_missing_input_in_a_line_is_an_error_record(llmkit):
+def test_missing_input_in_a_line_is_an_error_record_and_a_warning_naming_the_line(llmkit):
     result = llmkit("run", PIPELINES / "greet.yaml", "--input-file", "-", "--no-cache",
-                    stdin='{"nme": "x"}\n')
+                    stdin='{"name": "a"}\n\n{"nme": "x"}\n')
     assert result.code == 1
-    assert records(result.out) == [{"index": 0, "node": None, "error": (
-        "run 0: missing input 'name'; unknown input 'nme' (the pipeline takes: name)")}]
+    problem = "missing input 'name'; unknown input 'nme' (the pipeline takes: name)"
+    assert sorted(records(result.out), key=lambda r: r["index"]) == [
+        {"index": 0, "greeting": "Hello, a!!!"},
+        {"index": 1, "node": None, "error": f"line 3: {problem}"}]
+    assert result.err.splitlines() == [f"llmkit: warning: <stdin>:3: {problem}",
+                                       "llmkit: 1 run failed (see the error records in the "
+                                       "output)"]
 
 
 def test_cache_hits_on_a_rerun_and_profile_shows_them(llmkit, tmp_path):

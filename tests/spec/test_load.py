@@ -1,5 +1,8 @@
 """Loading pipeline files: interpolation, resources, settings, types, and located errors."""
 
+import os
+import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ from llmkit.errors import (
 from llmkit.graph import Pipeline
 from llmkit.node import Retry
 from llmkit.registry import register_resource
-from llmkit.spec import load_pipeline, scrub_secrets
+from llmkit.spec import MAX_FILE_BYTES, load_pipeline, scrub_secrets
 from tests.fixtures.nodes import Lookup, Table
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "pipelines"
@@ -83,6 +86,49 @@ def test_bad_reference_syntax_is_an_error():
         node_a(", timeout: 'x ${OPEN'")
 
 
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("0x_", "cannot be read as an integer (!!int)"),
+    ("9" * 5000, "is an integer of 5,000 digits, more than Python reads (4,300)"),
+])
+def test_a_variable_whose_value_its_type_cannot_hold_is_a_located_error(value, problem):
+    with pytest.raises(SpecError) as caught:
+        node_a(", max_batch: '${N}'", env={"N": value})
+    assert re.fullmatch(rf"<string>:4:\d+: nodes\.a\.max_batch: the value of \$\{{N\}} "
+                        rf"{re.escape(problem)}", str(caught.value))
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    big = tmp_path / "big.yaml"
+    big.write_text("llmkit: 1\n" + "#" * MAX_FILE_BYTES)
+    monkeypatch.setattr("llmkit.spec.parse", lambda *_: pytest.fail("parsed"))
+    with pytest.raises(SpecError, match=rf"^{re.escape(str(big))}: the file is larger than 1 "
+                                        "MiB, the limit for a pipeline file"):
+        load_pipeline(big)
+
+
+def test_a_pipe_is_read_only_up_to_the_limit_not_to_its_end(tmp_path):
+    fifo = tmp_path / "p.yaml"
+    os.mkfifo(fifo)
+    release, closed = threading.Event(), threading.Event()
+
+    def write() -> None:  # more than the limit, then hold the pipe open for a while
+        with open(fifo, "wb") as pipe:
+            pipe.write(b"#" * (MAX_FILE_BYTES + 2))
+            release.wait(5)
+        closed.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        with pytest.raises(SpecError, match=r"the file is larger than 1 MiB"):
+            load_pipeline(fifo)
+        assert not closed.is_set()  # refused without waiting for the end of the stream
+    finally:
+        release.set()
+        writer.join()
+
+
 SECRET = """\
 llmkit: 1
 inputs: [x]
@@ -104,10 +150,15 @@ def test_secret_from_environment_stays_a_string_and_never_shows_in_errors():
     assert "***" in str(caught.value)
 
 
-def test_secret_named_variable_is_scrubbed_wherever_it_lands():
-    p = load_pipeline(ONE_NODE.replace('"{q}"', '"{q} ${MY_TOKEN}"') % "",
-                      env={"MY_TOKEN": "tok-abcdef"})
-    assert scrub_secrets(p, "saw tok-abcdef") == "saw ***"
+@pytest.mark.parametrize("env", [{"MY_TOKEN": "tok-abcdef"}, {}], ids=["set", "unset"])
+def test_secret_named_variable_outside_a_secret_key_is_refused_without_its_value(env):
+    with pytest.raises(SpecError) as caught:  # a template would print and cache it in clear
+        load_pipeline(ONE_NODE.replace('"{q}"', '"key=${MY_TOKEN:-x} {q}"') % "", env=env)
+    assert re.fullmatch(r"<string>:\d+:\d+: nodes\.a\.params\.template: \$\{MY_TOKEN\} is a "
+                        r"secret \(by its name\), and this is not a secret key, .* such as "
+                        r"api_key, token or password", str(caught.value))
+    assert "tok-abcdef" not in str(caught.value)
+
 
 
 # -- resources -------------------------------------------------------------------------------

@@ -97,3 +97,21 @@ def test_deep_nesting_is_an_error_not_a_crash():
 def test_plain_scalar_types_text_like_yaml_does(text, value):
     assert plain_scalar(text) == value
     assert type(plain_scalar(text)) is type(value)
+
+
+@pytest.mark.parametrize(("text", "column", "problem"), [
+    ("a: !!int abc", 4, "cannot be read as an integer (!!int)"),
+    ("a: !!float abc", 4, "cannot be read as a number (!!float)"),
+    ("a: !!float ''", 4, "cannot be read as a number (!!float)"),
+    ("a: !!bool maybe", 4, "cannot be read as true or false (!!bool)"),
+    ("a: !!int 0x", 4, "cannot be read as an integer (!!int)"),
+    ("a: 0x_", 4, "cannot be read as an integer (!!int)"),
+    ("a: [1, 0b_]", 8, "cannot be read as an integer (!!int)"),
+    ("{0x_: 1}", 2, "cannot be read as an integer (!!int)"),
+    ("a: " + "9" * 5000, 4, "is an integer of 5,000 digits, more than Python reads (4,300)"),
+])
+def test_a_scalar_its_type_cannot_hold_is_a_located_error(text, column, problem):
+    with pytest.raises(SpecError) as caught:
+        parse(text, "f.yaml")
+    assert str(caught.value) == (f"f.yaml:1:{column}: this value {problem}; correct it, or "
+                                 "quote it (with no tag) to keep it as text")
