@@ -3,6 +3,7 @@
 The server comes from $OLLAMA_HOST as Ollama's own CLI reads it ("host", "host:port" or a
 URL; default http://127.0.0.1:11434); a key, for hosted Ollama, from $OLLAMA_API_KEY.
 For Ollama's OpenAI-compatible /v1, use nodes.openai with base_url=http://host:11434/v1.
+Both take `HttpApi`'s limits as keywords: `deadline`, `max_response_bytes`, `max_connections`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from llmkit.http.api import HttpApi
 from llmkit.http.backends import HttpChat, HttpEmbedder
 from llmkit.http.client import TransportChoice
 from llmkit.http.errors import parse_json, unexpected_body
+from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES
 
 __all__ = ["DEFAULT_PORT", "OllamaChat", "OllamaEmbedder", "ollama_base_url"]
 
@@ -33,11 +35,10 @@ def ollama_base_url(host: str | None = None) -> str:
     return str(url if url.port else url.copy_with(port=DEFAULT_PORT)).rstrip("/")
 
 
-def _api(base_url: str | None, api_key: str | None, timeout: float | httpx.Timeout,
-         transport: TransportChoice, retries: int) -> HttpApi:
+def _api(base_url: str | None, api_key: str | None, **options: Any) -> HttpApi:
     return HttpApi(
         ollama_base_url(base_url), api_key=api_key or os.environ.get("OLLAMA_API_KEY"),
-        api_key_env="OLLAMA_API_KEY", timeout=timeout, transport=transport, retries=retries,
+        api_key_env="OLLAMA_API_KEY", **options,
     )
 
 
@@ -57,27 +58,35 @@ class OllamaEmbedder(HttpEmbedder):
         concurrency: int = 8,
         timeout: float | httpx.Timeout = 60.0,
         *,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int | None = None,
         transport: TransportChoice = "auto",
         retries: int = 0,
     ) -> None:
-        super().__init__(model, _api(base_url, api_key, timeout, transport, retries), dim=dim,
-                         max_inputs_per_request=max_inputs_per_request, concurrency=concurrency)
+        http = _api(base_url, api_key, timeout=timeout, deadline=deadline,
+                    max_response_bytes=max_response_bytes, max_connections=max_connections,
+                    transport=transport, retries=retries)
+        super().__init__(model, http, dim=dim, max_inputs_per_request=max_inputs_per_request,
+                         concurrency=concurrency)
 
     def _vectors(self, body: Any, n: int) -> np.ndarray:
         try:
-            vectors = np.array(body["embeddings"], dtype=np.float32)
-            if vectors.ndim != 2 or len(vectors) != n:
-                raise ValueError
-            return vectors
-        except (KeyError, TypeError, ValueError):
-            raise unexpected_body(self._url, body, f"{n} embeddings of one size") from None
+            rows = body["embeddings"]
+        except (KeyError, TypeError):
+            raise unexpected_body(self._url, body, f"{n} embeddings") from None
+        if not isinstance(rows, list):
+            raise unexpected_body(self._url, body, f"{n} embeddings")
+        return self._matrix(rows, n)
 
 
 class OllamaChat(HttpChat):
-    """Chat from `POST /api/chat`, whole or streamed (one JSON object per line)."""
+    """Chat from `POST /api/chat`, whole or streamed (one JSON object per line, the last one
+    with `"done": true`)."""
 
     api = "ollama"
     path = "/api/chat"
+    end_marker = '"done": true'
 
     def __init__(
         self,
@@ -91,12 +100,17 @@ class OllamaChat(HttpChat):
         system_prompt: str | None = None,
         timeout: float | httpx.Timeout = 120.0,
         *,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int | None = None,
         transport: TransportChoice = "auto",
         retries: int = 0,
     ) -> None:
-        super().__init__(model, _api(base_url, api_key, timeout, transport, retries),
-                         temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed,
-                         system_prompt=system_prompt)
+        http = _api(base_url, api_key, timeout=timeout, deadline=deadline,
+                    max_response_bytes=max_response_bytes, max_connections=max_connections,
+                    transport=transport, retries=retries)
+        super().__init__(model, http, temperature=temperature, max_tokens=max_tokens, stop=stop,
+                         seed=seed, system_prompt=system_prompt)
         options: dict[str, Any] = {"temperature": temperature}
         for name, value in (("num_predict", max_tokens), ("stop", self.stop), ("seed", seed)):
             if value is not None:
@@ -113,5 +127,6 @@ class OllamaChat(HttpChat):
         except (KeyError, TypeError):
             raise unexpected_body(self._url, body, "message.content") from None
 
-    def _piece(self, line: bytes) -> str | None:
-        return self._reply(parse_json(line, self._url))  # the stream ends when the body does
+    def _piece(self, line: bytes) -> tuple[str, bool]:
+        event = parse_json(line, self._url)
+        return self._reply(event), event.get("done") is True

@@ -1,10 +1,14 @@
 """Backends for any OpenAI-compatible API: OpenAI, vLLM, llama.cpp server, LM Studio, TEI,
 Ollama's /v1. The base URL comes from $OPENAI_BASE_URL (default https://api.openai.com/v1), the
-key from $OPENAI_API_KEY (none is sent when neither gives one)."""
+key from $OPENAI_API_KEY (none is sent when neither gives one).
+
+Both take `HttpApi`'s limits as keywords: `deadline`, `max_response_bytes`, `max_connections`.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -16,18 +20,18 @@ from llmkit.http.api import HttpApi
 from llmkit.http.backends import HttpChat, HttpEmbedder
 from llmkit.http.client import TransportChoice
 from llmkit.http.errors import parse_json, unexpected_body
+from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIChat", "OpenAIEmbedder"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-def _api(base_url: str | None, api_key: str | None, timeout: float | httpx.Timeout,
-         transport: TransportChoice, retries: int) -> HttpApi:
+def _api(base_url: str | None, api_key: str | None, **options: Any) -> HttpApi:
     return HttpApi(
         base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
         api_key=api_key or os.environ.get("OPENAI_API_KEY"), api_key_env="OPENAI_API_KEY",
-        timeout=timeout, transport=transport, retries=retries,
+        **options,
     )
 
 
@@ -37,6 +41,7 @@ class OpenAIEmbedder(HttpEmbedder):
     `dim`, when given, is sent as `dimensions` (for models that can shorten their vectors) and
     checked. Vectors are asked for in base64 (float32 bytes: ~20x cheaper to decode than JSON
     floats); servers that ignore `encoding_format` and send floats are read as well.
+    `pooling="mean"` averages per-token vectors (llama.cpp's server started without pooling).
     """
 
     api = "openai"
@@ -53,33 +58,48 @@ class OpenAIEmbedder(HttpEmbedder):
         timeout: float | httpx.Timeout = 60.0,
         *,
         encoding_format: Literal["base64", "float"] = "base64",
+        pooling: Literal["mean"] | None = None,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int | None = None,
         transport: TransportChoice = "auto",
         retries: int = 0,
     ) -> None:
-        super().__init__(model, _api(base_url, api_key, timeout, transport, retries), dim=dim,
-                         max_inputs_per_request=max_inputs_per_request, concurrency=concurrency)
+        http = _api(base_url, api_key, timeout=timeout, deadline=deadline,
+                    max_response_bytes=max_response_bytes, max_connections=max_connections,
+                    transport=transport, retries=retries)
+        super().__init__(model, http, dim=dim, max_inputs_per_request=max_inputs_per_request,
+                         concurrency=concurrency, pooling=pooling)
         self._options["encoding_format"] = encoding_format
 
     def _vectors(self, body: Any, n: int) -> np.ndarray:
-        rows: list[Any] = [None] * n
         try:
-            for i, item in enumerate(body["data"]):  # `index` says where each row goes
+            data = body["data"]
+            rows: list[Any] = [None] * n
+            for i, item in enumerate(data):  # `index` says where each row goes
                 rows[item.get("index", i)] = item["embedding"]
-            if any(row is None for row in rows) or len(body["data"]) != n:
-                raise ValueError
             if isinstance(rows[0], str):
-                return np.array([np.frombuffer(base64.b64decode(r), "<f4") for r in rows],
-                                dtype=np.float32)
-            return np.array(rows, dtype=np.float32)
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-            raise unexpected_body(self._url, body, f"{n} embeddings of one size") from None
+                rows = [np.frombuffer(base64.b64decode(row), "<f4") for row in rows]
+        except (KeyError, TypeError, AttributeError, binascii.Error, ValueError):
+            raise unexpected_body(self._url, body, f"{n} embeddings") from None
+        except IndexError:  # an `index` past the texts sent
+            raise self._shape_error(f"{len(data)} embeddings for {n} texts") from None
+        if len(data) != n or any(row is None for row in rows):
+            raise self._shape_error(f"{len(data)} embeddings for {n} texts")
+        return self._matrix(rows, n)
 
 
 class OpenAIChat(HttpChat):
-    """Chat completions from `POST /chat/completions`, whole or streamed (SSE)."""
+    """Chat completions from `POST /chat/completions`, whole or streamed (SSE).
+
+    A whole answer cut by `max_tokens` (`finish_reason: "length"`) is returned as it is: it is
+    what was asked for, and `max_tokens` is in the fingerprint. A stream is complete at its
+    `data: [DONE]`, or at a finish reason if the server sends no [DONE].
+    """
 
     api = "openai"
     path = "/chat/completions"
+    end_marker = "data: [DONE]"
 
     def __init__(
         self,
@@ -93,12 +113,17 @@ class OpenAIChat(HttpChat):
         system_prompt: str | None = None,
         timeout: float | httpx.Timeout = 120.0,
         *,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int | None = None,
         transport: TransportChoice = "auto",
         retries: int = 0,
     ) -> None:
-        super().__init__(model, _api(base_url, api_key, timeout, transport, retries),
-                         temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed,
-                         system_prompt=system_prompt)
+        http = _api(base_url, api_key, timeout=timeout, deadline=deadline,
+                    max_response_bytes=max_response_bytes, max_connections=max_connections,
+                    transport=transport, retries=retries)
+        super().__init__(model, http, temperature=temperature, max_tokens=max_tokens, stop=stop,
+                         seed=seed, system_prompt=system_prompt)
         options: dict[str, Any] = {"model": self.model, "temperature": temperature}
         for name, value in (("max_tokens", max_tokens), ("stop", self.stop), ("seed", seed)):
             if value is not None:
@@ -114,15 +139,19 @@ class OpenAIChat(HttpChat):
         except (KeyError, IndexError, TypeError):
             raise unexpected_body(self._url, body, "choices[0].message.content") from None
 
-    def _piece(self, line: bytes) -> str | None:
+    def _piece(self, line: bytes) -> tuple[str, bool]:
         if not line.startswith(b"data:"):
-            return ""  # SSE comments (keep-alives), `event:` and `id:` fields
+            return "", False  # SSE comments (keep-alives), `event:` and `id:` fields
         data = line[5:].strip()
         if data == b"[DONE]":
-            return None
+            return "", True
         chunk = parse_json(data, self._url)
         try:
             choices = chunk["choices"]
-            return (choices[0]["delta"].get("content") or "") if choices else ""
+            if not choices:  # a usage chunk
+                return "", False
+            choice = choices[0]
+            text = (choice.get("delta") or {}).get("content") or ""
+            return text, choice.get("finish_reason") is not None
         except (KeyError, IndexError, TypeError, AttributeError):
             raise unexpected_body(self._url, chunk, "choices[0].delta") from None

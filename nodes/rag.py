@@ -195,7 +195,7 @@ class Generate(Node):
     inputs = {"question": str, "context": str}
     outputs = {"answer": str}
     defaults = {"context": ""}
-    # 100 requests in flight: one per connection of the HTTP client's pool. At 64, 100
+    # 100 requests in flight (the HTTP client's pool grows to match). At 64, 100
     # questions took two rounds of requests (bench/batch_query.py: 45x vs 54-70x).
     settings = Settings(retry=REMOTE_RETRY, concurrency=100)
 

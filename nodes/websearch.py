@@ -17,6 +17,7 @@ from llmkit.http.api import HttpApi
 from llmkit.http.backends import HttpResource
 from llmkit.http.client import TransportChoice
 from llmkit.http.errors import unexpected_body
+from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES
 
 __all__ = ["SearxClient"]
 
@@ -27,7 +28,8 @@ class SearxClient(HttpResource):
     """Search a SearxNG instance at `base_url` (default $SEARX_URL).
 
     Retries twice by default (unlike the model backends): it is used outside the engine too.
-    Results change with the web, so it is not deterministic.
+    Results change with the web, so it is not deterministic. `deadline`, `max_response_bytes`
+    and `max_connections` are `HttpApi`'s.
     """
 
     api = "searxng"
@@ -40,12 +42,18 @@ class SearxClient(HttpResource):
         timeout: float | httpx.Timeout = 15.0,
         retries: int = 2,
         transport: TransportChoice = "auto",
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int | None = None,
     ) -> None:
         base_url = base_url or os.environ.get("SEARX_URL")
         if not base_url:
             raise LlmkitError("SearxClient needs a SearxNG URL: pass base_url or set SEARX_URL")
         self.http = HttpApi(base_url, api_key_env=None, auth_hint=_FORBIDDEN_HINT,
-                            timeout=timeout, transport=transport, retries=retries)
+                            timeout=timeout, deadline=deadline,
+                            max_response_bytes=max_response_bytes,
+                            max_connections=max_connections, transport=transport,
+                            retries=retries)
         self._url = self.http.url("/search")
 
     def llmkit_fingerprint(self) -> dict[str, Any]:

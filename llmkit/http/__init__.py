@@ -1,18 +1,20 @@
 """HTTP plumbing shared by every model backend.
 
-- `make_client`, `LoopLocalClient` (client.py): one `httpx.AsyncClient` per resource and per
-  event loop, over `AiohttpTransport` (transport.py) where it can run.
+- `make_client`, `LoopLocalClient`, `split_credentials` (client.py): one `httpx.AsyncClient`
+  per resource and per event loop, over `AiohttpTransport` (transport.py) where it can run;
+  a user and password in a base URL become a Basic auth header.
 - `raise_for_status`, `transport_error` (errors.py): HTTP failures as llmkit errors, with the
   table of what is retryable; the API key never reaches a message.
 - `with_retries` (retry.py): backoff with jitter honouring Retry-After, for use outside the
   engine (the engine retries nodes itself).
-- `HttpApi` (api.py): the JSON and streaming calls every backend makes.
+- `HttpApi` (api.py): the JSON and streaming calls every backend makes, each body read
+  within a deadline and `max_response_bytes` (`BoundedStream`, limits.py).
 - `HttpEmbedder`, `HttpChat` (backends.py): what the vendors in `llmkit.nodes` share.
 """
 
 from llmkit.http.api import HttpApi
 from llmkit.http.backends import HttpChat, HttpEmbedder, HttpResource, Messages
-from llmkit.http.client import LoopLocalClient, TransportChoice, make_client
+from llmkit.http.client import LoopLocalClient, TransportChoice, make_client, split_credentials
 from llmkit.http.errors import (
     parse_json,
     parse_retry_after,
@@ -21,9 +23,12 @@ from llmkit.http.errors import (
     transport_error,
     unexpected_body,
 )
+from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES, BoundedStream
 from llmkit.http.retry import backoff_delay, with_retries
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "BoundedStream",
     "HttpApi",
     "HttpChat",
     "HttpEmbedder",
@@ -37,6 +42,7 @@ __all__ = [
     "parse_retry_after",
     "raise_for_status",
     "safe_url",
+    "split_credentials",
     "transport_error",
     "unexpected_body",
     "with_retries",

@@ -2,19 +2,22 @@
 
 JSON in, JSON (or a stream of lines) out, a client per event loop, every failure mapped to an
 llmkit error by `llmkit.http.errors`, and `retries` (default 0: the engine retries) around
-each call. A stream is retried only until its first line.
+each call. A stream is retried only until its first line. Every body is read within
+`max_response_bytes` and a deadline (see `HttpApi.__init__`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Mapping
 from functools import partial
 from typing import Any
 
 import httpx
 
-from llmkit.http.client import LoopLocalClient, TransportChoice, make_client
-from llmkit.http.errors import parse_json, raise_for_status, transport_error
+from llmkit.http.client import LoopLocalClient, TransportChoice, make_client, split_credentials
+from llmkit.http.errors import parse_json, raise_for_status
+from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES, BoundedStream, failure
 from llmkit.http.retry import with_retries
 from llmkit.secrets import redact
 
@@ -32,16 +35,34 @@ class HttpApi:
         api_key_env: str | None = None,
         auth_hint: str | None = None,
         timeout: float | httpx.Timeout = 60.0,
-        max_connections: int = 100,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int | None = None,
         transport: TransportChoice = "auto",
         retries: int = 0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        """`timeout` bounds each wait (connect, each read); `deadline` a request as a whole,
+        checked as its body arrives (each wait is then at most `deadline` too). Without a
+        deadline, a whole answer must arrive within a numeric `timeout` and a stream is not
+        bounded as a whole (an answer may stream for minutes). A user and password in
+        `base_url` are sent as Basic auth and kept out of `base_url`.
+        """
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"deadline must be a positive number of seconds, not {deadline!r}")
+        if max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be at least 1")
+        key_name = f"api_key (or {api_key_env})" if api_key_env else "api_key"
+        self.base_url = split_credentials(base_url, api_key, key_name)[0].rstrip("/")
         self.api_key = api_key
         self.retries = retries
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
+        self._whole_deadline = deadline if deadline is not None else (
+            float(timeout) if isinstance(timeout, (int, float)) else None)
         self._status_options = {"api_key_env": api_key_env, "auth_hint": auth_hint}
         self._clients = LoopLocalClient(partial(
-            make_client, self.base_url, api_key=api_key, timeout=timeout,
+            make_client, base_url, api_key=api_key,
+            timeout=timeout if deadline is None else _within(timeout, deadline),
             max_connections=max_connections, transport=transport,
         ))
 
@@ -64,7 +85,8 @@ class HttpApi:
     ) -> AsyncGenerator[bytes, None]:
         """POST `payload` and yield the answer's non-empty lines (SSE or NDJSON framing)."""
         response = await with_retries(
-            lambda: self._send("POST", url, json=payload, model=model, stream=True), self.retries
+            lambda: self._send("POST", url, self.deadline, json=payload, model=model),
+            self.retries,
         )
         try:
             pending = b""
@@ -76,8 +98,6 @@ class HttpApi:
                         yield line.rstrip(b"\r")
             if pending.strip():
                 yield pending
-        except httpx.TransportError as exc:
-            raise transport_error(exc, url) from exc
         finally:
             await response.aclose()
 
@@ -87,27 +107,43 @@ class HttpApi:
 
     async def _call(self, method: str, url: httpx.URL, *, model: str | None = None,
                     **kwargs: Any) -> Any:
-        response = await self._send(method, url, model=model, **kwargs)
-        return parse_json(response.content, url)
+        response = await self._send(method, url, self._whole_deadline, model=model, **kwargs)
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
+        return parse_json(body, url)
 
-    async def _send(self, method: str, url: httpx.URL, *, model: str | None = None,
-                    stream: bool = False, **kwargs: Any) -> httpx.Response:
-        """Send one request; a response that comes back is a success (errors are raised)."""
+    async def _send(self, method: str, url: httpx.URL, seconds: float | None, *,
+                    model: str | None = None, **kwargs: Any) -> httpx.Response:
+        """Send one request due within `seconds` (None: no deadline) and return its response,
+        the body unread but bounded (`BoundedStream`); a failure is raised instead."""
         client = self._clients.get()
+        until = None if seconds is None else time.monotonic() + seconds
         try:
             response = await client.send(client.build_request(method, url, **kwargs),
-                                         stream=stream)
-            if stream and response.status_code >= 300:
-                try:
-                    await response.aread()  # the error message is in the body
-                finally:
-                    await response.aclose()
+                                         stream=True)
         except httpx.TransportError as exc:
-            raise transport_error(exc, url) from exc
-        raise_for_status(response, model=model, **self._status_options)
+            raise failure(exc, url, until, seconds) from exc
+        response.stream = BoundedStream(response.stream, url, self.max_response_bytes, until,
+                                        seconds)
+        if response.status_code >= 300:
+            try:
+                await response.aread()  # the error message is in the body
+            finally:
+                await response.aclose()
+            raise_for_status(response, model=model, **self._status_options)
         return response
 
     def __repr__(self) -> str:
         shown = redact({"base_url": self.base_url, "api_key": self.api_key,
                         "retries": self.retries})
         return f"HttpApi({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+def _within(timeout: float | httpx.Timeout, deadline: float) -> httpx.Timeout:
+    """`timeout` with no single wait longer than `deadline` (a timer per request for the
+    deadline itself would cost more CPU than the rest of the bookkeeping)."""
+    waits = httpx.Timeout(timeout).as_dict()
+    return httpx.Timeout(**{name: deadline if wait is None else min(wait, deadline)
+                            for name, wait in waits.items()})

@@ -2,10 +2,13 @@
 their wire format.
 
 - `HttpEmbedder.aembed(texts)`: requests of at most `max_inputs_per_request` texts, up to
-  `concurrency` of them in flight per call, rows in input order, float32.
+  `concurrency` of them in flight per call, rows in input order, float32. Vectors of the
+  wrong shape are a `BackendError` (a retry gets the same); per-token vectors (llama.cpp's
+  server without pooling) are averaged with `pooling="mean"`.
 - `HttpChat.agenerate(prompt)` / `astream(prompt)`: a prompt string or a list of messages;
   `system_prompt`, when set, is prepended unless the messages start with a system message.
-  The model defaults to $LLMKIT_MODEL.
+  The model defaults to $LLMKIT_MODEL. A stream that ends before its end marker raises a
+  `RetryableError` after its pieces: a cut-off answer is never returned as whole.
 - `llmkit_fingerprint()` names everything that changes the output (model, base URL, sampling
   options), never the key. `deterministic` is True for embedders and for chat at
   temperature 0: a seed alone does not make a server reproducible, but it is part of the
@@ -25,6 +28,7 @@ import numpy as np
 
 from llmkit.errors import BackendError, LlmkitError
 from llmkit.http.api import HttpApi
+from llmkit.http.errors import stream_cut_short
 from llmkit.secrets import redact
 
 __all__ = ["HttpChat", "HttpEmbedder", "HttpResource", "Messages"]
@@ -63,10 +67,13 @@ class HttpEmbedder(HttpResource):
     deterministic: ClassVar[bool] = True
 
     def __init__(self, model: str, http: HttpApi, *, dim: int | None,
-                 max_inputs_per_request: int, concurrency: int) -> None:
+                 max_inputs_per_request: int, concurrency: int,
+                 pooling: str | None = None) -> None:
         if max_inputs_per_request < 1 or concurrency < 1:
             raise ValueError("max_inputs_per_request and concurrency must be at least 1")
-        self.model, self.http, self.dim = model, http, dim
+        if pooling not in (None, "mean"):
+            raise ValueError(f"pooling must be 'mean' or None, not {pooling!r}")
+        self.model, self.http, self.dim, self.pooling = model, http, dim, pooling
         self.max_inputs_per_request = max_inputs_per_request
         self.concurrency = concurrency
         self._url = http.url(self.path)
@@ -81,11 +88,50 @@ class HttpEmbedder(HttpResource):
 
     @abstractmethod
     def _vectors(self, body: Any, n: int) -> np.ndarray:
-        """The (n, dim) float32 rows of a response, in input order, or a RetryableError."""
+        """The (n, dim) float32 rows of a response, in input order; a RetryableError for a
+        body that is not an answer, a BackendError (`_shape_error`) for vectors of the wrong
+        shape."""
+
+    def _matrix(self, rows: Sequence[Any], n: int) -> np.ndarray:
+        """The (n, dim) float32 matrix of `n` rows of floats, or of per-token vectors to pool."""
+        if rows and isinstance(rows[0], list) and rows[0] and isinstance(rows[0][0], list):
+            return self._pooled(rows, n)
+        try:
+            vectors = np.array(rows, dtype=np.float32)
+        except (ValueError, TypeError):
+            raise self._shape_error(f"rows of different sizes for {n} texts") from None
+        if vectors.ndim != 2 or len(vectors) != n:
+            raise self._shape_error(f"an array of shape {vectors.shape} for {n} texts")
+        return vectors
+
+    def _pooled(self, rows: Sequence[Any], n: int) -> np.ndarray:
+        """One unit-length mean per text of its per-token vectors (like a server's mean
+        pooling), or the error that says how to get one vector per text."""
+        if self.pooling != "mean":
+            raise BackendError(
+                f"{self.model} at {self.http.base_url} returned one vector per token, not one "
+                "per text: start the server with pooling (llama.cpp: llama-server --pooling "
+                "mean), or set pooling: mean on the embedder to average them here")
+        try:
+            means = np.stack([np.asarray(tokens, np.float32).mean(axis=0) for tokens in rows])
+        except (ValueError, TypeError):
+            raise self._shape_error(f"per-token vectors of different sizes for {n} "
+                                    "texts") from None
+        if means.ndim != 2 or len(means) != n:
+            raise self._shape_error(f"per-token vectors of shape {means.shape} for {n} texts")
+        norms = np.linalg.norm(means, axis=1, keepdims=True)
+        return means / np.where(norms == 0, 1, norms)
+
+    def _shape_error(self, got: str) -> BackendError:
+        return BackendError(f"{self.model} at {self.http.base_url} returned {got}; expected "
+                            "one vector per text, all of one size")
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
-        return {"api": self.api, "model": self.model, "base_url": self.http.base_url,
-                "dim": self.dim}
+        fingerprint = {"api": self.api, "model": self.model, "base_url": self.http.base_url,
+                       "dim": self.dim}
+        if self.pooling is not None:  # only when set: older fingerprints stay valid
+            fingerprint["pooling"] = self.pooling
+        return fingerprint
 
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed `texts` into an (n, dim) float32 array, row i for text i."""
@@ -124,6 +170,7 @@ class HttpChat(HttpResource):
     """A chat model behind an HTTP API; subclasses build the body and read replies/chunks."""
 
     path: ClassVar[str]
+    end_marker: ClassVar[str]  # what ends a whole stream, named when one is cut short
 
     def __init__(self, model: str | None, http: HttpApi, *, temperature: float,
                  max_tokens: int | None, stop: str | Sequence[str] | None, seed: int | None,
@@ -148,8 +195,9 @@ class HttpChat(HttpResource):
         """The answer text of a non-streamed response."""
 
     @abstractmethod
-    def _piece(self, line: bytes) -> str | None:
-        """The text of one streamed line ("" for none), or None at the end of the stream."""
+    def _piece(self, line: bytes) -> tuple[str, bool]:
+        """The text of one streamed line ("" for none), and whether the line says the answer
+        is complete (its end marker, or a finish reason)."""
 
     @property
     def deterministic(self) -> bool:
@@ -166,15 +214,19 @@ class HttpChat(HttpResource):
         return self._reply(await self.http.post_json(self._url, payload, model=self.model))
 
     async def astream(self, messages_or_prompt: Messages) -> AsyncIterator[str]:
-        """The model's answer, piece by piece as the server sends it."""
+        """The model's answer, piece by piece as the server sends it; a stream that ends
+        before the answer is complete raises a `RetryableError` after its last piece."""
         payload = self._payload(self._messages(messages_or_prompt), True)
+        complete = False
         async with aclosing(self.http.stream_lines(self._url, payload, model=self.model)) as lines:
-            async for line in lines:
-                piece = self._piece(line)
-                if piece is None:
-                    return
+            async for line in lines:  # read to the end, so the connection can be reused
+                piece, ends = self._piece(line)
                 if piece:
                     yield piece
+                if ends:
+                    complete = True
+        if not complete:
+            raise stream_cut_short(self._url, self.end_marker)
 
     def _messages(self, messages_or_prompt: Messages) -> list[Mapping[str, Any]]:
         if isinstance(messages_or_prompt, str):

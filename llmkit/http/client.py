@@ -8,6 +8,7 @@ own, so a resource holds its clients in a `LoopLocalClient`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import ssl
 import threading
@@ -21,7 +22,7 @@ import httpx
 from llmkit import portal
 from llmkit.errors import LlmkitError
 
-__all__ = ["LoopLocalClient", "TransportChoice", "make_client"]
+__all__ = ["LoopLocalClient", "TransportChoice", "make_client", "split_credentials"]
 
 TransportChoice = Literal["auto", "aiohttp", "httpx"]
 
@@ -31,19 +32,23 @@ def make_client(
     *,
     api_key: str | None = None,
     timeout: float | httpx.Timeout = 60.0,
-    max_connections: int = 100,
+    max_connections: int | None = None,
     transport: TransportChoice = "auto",
 ) -> httpx.AsyncClient:
-    """An `httpx.AsyncClient` for one API, sending `Authorization: Bearer` when given a key.
+    """An `httpx.AsyncClient` for one API, sending `Authorization: Bearer` when given a key, or
+    `Basic` for a user and password in `base_url` (see `split_credentials`).
 
+    `max_connections` None leaves the pool unbounded: its callers bound the requests in flight
+    (a node its `concurrency`), and a smaller pool would only queue them into pool timeouts.
     `transport`: "aiohttp" sends through `AiohttpTransport` (~20x less CPU per request than
     httpx's pool with 100 requests in flight), "httpx" through httpx's own pool, "auto" picks
     aiohttp when it is installed and no proxy is set in the environment. Under trio, where
     aiohttp cannot run, httpx's pool is used; outside any event loop, asyncio is assumed.
     """
+    base_url, authorization = split_credentials(base_url, api_key)
     headers = {"User-Agent": "llmkit"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
+    if authorization:
+        headers["Authorization"] = authorization
     client = httpx.AsyncClient(
         base_url=base_url,
         headers=headers,
@@ -56,6 +61,25 @@ def make_client(
     # Private, but harmless if httpx renames it (the client is then only slower).
     client._cookies = _LazyCookies()
     return client
+
+
+def split_credentials(url: str, api_key: str | None = None,
+                      key_name: str = "api_key") -> tuple[str, str | None]:
+    """`url` without its user info, and the Authorization header value to send: `Basic` for a
+    user and password in the URL, else `Bearer api_key`, else None.
+
+    httpx turns URL credentials into a header, which aiohttp then refuses to combine with the
+    URL's own; they leave the URL here, so no fingerprint, repr or message can show them.
+    """
+    parsed = httpx.URL(url) if "@" in url else None
+    if parsed is None or not parsed.userinfo:
+        return url, f"Bearer {api_key}" if api_key else None
+    bare = str(parsed.copy_with(userinfo=b""))
+    if api_key:
+        raise LlmkitError(f"{bare} is given with a user and password and {key_name} sets an "
+                          "API key too: a request carries one Authorization header, drop one")
+    pair = f"{parsed.username}:{parsed.password}".encode()
+    return bare, f"Basic {base64.b64encode(pair).decode('ascii')}"
 
 
 class _LazyCookies(httpx.Cookies):
@@ -73,7 +97,8 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _transport(choice: TransportChoice, max_connections: int) -> httpx.AsyncBaseTransport | None:
+def _transport(choice: TransportChoice,
+               max_connections: int | None) -> httpx.AsyncBaseTransport | None:
     """The aiohttp transport, or None for httpx's default pool (which honours proxy env vars)."""
     if choice not in ("auto", "aiohttp", "httpx"):
         raise ValueError(f"transport must be 'auto', 'aiohttp' or 'httpx', not {choice!r}")

@@ -4,10 +4,14 @@
     429 (Retry-After: seconds or HTTP date)   RetryableError(retry_after=s)  yes, after s
     408, 5xx                                  RetryableError                 yes
     timeout, reset, malformed or odd JSON     RetryableError                 yes
+    past the request's deadline               RetryableError                 yes
+    a stream that ends before its end marker  RetryableError                 yes
     401, 403                                  BackendError ("check ENV_VAR") no
     404                                       BackendError (URL, model)      no
     connection refused                        BackendError ("is the server   no
                                               running?")
+    out of file descriptors (EMFILE)          BackendError (ulimit -n)       no
+    a body over max_response_bytes            BackendError                   no
     other 4xx                                 LlmkitError (server message)   no: a failed batch
                                                                              is split instead
 
@@ -18,6 +22,7 @@ the request's bearer token elsewhere.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 from datetime import datetime, timezone
@@ -29,10 +34,13 @@ import httpx
 from llmkit.errors import BackendError, LlmkitError, RetryableError
 
 __all__ = [
+    "deadline_exceeded",
     "parse_json",
     "parse_retry_after",
     "raise_for_status",
     "safe_url",
+    "stream_cut_short",
+    "too_large",
     "transport_error",
     "unexpected_body",
 ]
@@ -82,6 +90,10 @@ def transport_error(exc: httpx.TransportError, url: httpx.URL) -> LlmkitError:
     """The llmkit error for a request to `url` that got no HTTP response."""
     origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
     reason = f"{type(exc).__name__}: {exc}"
+    if code := _out_of_files(exc):
+        return BackendError(f"cannot connect to {origin}: out of file descriptors ({code}, too "
+                            "many open files): raise the limit (ulimit -n) or lower the "
+                            "concurrency")
     if isinstance(exc, httpx.ConnectError):
         return BackendError(f"cannot connect to {origin}: is the server running? ({reason})")
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.ProxyError)):
@@ -89,6 +101,25 @@ def transport_error(exc: httpx.TransportError, url: httpx.URL) -> LlmkitError:
     if isinstance(exc, httpx.TimeoutException):
         return RetryableError(f"timed out on {safe_url(url)} ({reason})")
     return RetryableError(f"connection to {origin} broke ({reason})")
+
+
+def deadline_exceeded(url: httpx.URL, seconds: float) -> RetryableError:
+    """The error for a request still unfinished when its total time ran out."""
+    return RetryableError(f"no complete answer from {safe_url(url)} within the deadline of "
+                          f"{seconds:g} s (deadline=, or timeout= for whole answers)")
+
+
+def too_large(url: httpx.URL, max_bytes: int) -> BackendError:
+    """The error for an answer larger than the cap (retrying would fetch it again)."""
+    return BackendError(f"the answer from {safe_url(url)} is larger than max_response_bytes="
+                        f"{max_bytes} ({max_bytes / 2**20:g} MiB): raise max_response_bytes "
+                        "or ask for less per request")
+
+
+def stream_cut_short(url: httpx.URL, marker: str) -> RetryableError:
+    """The error for a stream whose body ended without its end marker: a partial answer."""
+    return RetryableError(f"the stream from {safe_url(url)} ended before its end marker "
+                          f"({marker}): the answer is incomplete")
 
 
 def parse_json(data: bytes, url: httpx.URL) -> Any:
@@ -121,6 +152,16 @@ def parse_retry_after(value: str | None) -> float | None:
             when = when.replace(tzinfo=timezone.utc)
         seconds = (when - datetime.now(timezone.utc)).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _out_of_files(exc: BaseException | None) -> str | None:
+    """"EMFILE" or "ENFILE" when an OSError in the chain of `exc` says the process (or the
+    system) has no file descriptor left, else None."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            return errno.errorcode[exc.errno]
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _detail(response: httpx.Response) -> str:

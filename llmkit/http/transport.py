@@ -28,10 +28,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     `trust_env` costs two thread hops per request): `make_client` uses httpx's pool then.
     """
 
-    def __init__(self, *, max_connections: int = 100, keepalive_expiry: float = 5.0,
+    def __init__(self, *, max_connections: int | None = None, keepalive_expiry: float = 5.0,
                  ssl_context: ssl.SSLContext | None = None) -> None:
-        """`keepalive_expiry` is httpx's default (servers such as uvicorn drop idle connections
-        after 5 s); `ssl_context` defaults to httpx's (certifi, $SSL_CERT_FILE)."""
+        """`max_connections` None: no limit; `keepalive_expiry` is httpx's default (servers such
+        as uvicorn drop idle connections after 5 s); `ssl_context` defaults to httpx's
+        (certifi, $SSL_CERT_FILE)."""
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._ssl_context = ssl_context
@@ -39,7 +40,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
+            limit=self._max_connections or 0,
             limit_per_host=0,
             keepalive_timeout=self._keepalive_expiry,
             ssl=self._ssl_context or httpx.create_ssl_context(),
@@ -51,11 +52,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
         timeout = request.extensions.get("timeout", {})
+        url = request.url
+        if url.userinfo:  # httpx sent it as a header already; aiohttp refuses both
+            url = url.copy_with(userinfo=b"")
         body = await request.aread()
         try:
             response = await session.request(
                 request.method,
-                URL(str(request.url), encoded=True),
+                URL(str(url), encoded=True),
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,
@@ -102,7 +106,9 @@ class _AiohttpStream(httpx.AsyncByteStream):
 def _client_timeout(
     connect: float | None, read: float | None, pool: float | None
 ) -> aiohttp.ClientTimeout:
-    """httpx's timeouts in aiohttp's terms (cached: clients reuse a handful of settings)."""
+    """httpx's timeouts in aiohttp's terms (cached: clients reuse a handful of settings).
+
+    No `total`: its timer costs ~15 us per request; `HttpApi` checks its deadline itself."""
     acquire = None if pool is None and connect is None else (pool or 0.0) + (connect or 0.0)
     return aiohttp.ClientTimeout(total=None, connect=acquire, sock_connect=connect, sock_read=read)
 

@@ -25,9 +25,10 @@ def texts_of(exc: BaseException | None) -> list[str]:
 
 async def failure_texts(server, transport, faults: list[str], retries: int) -> list[str]:
     """Everything a user could be shown about a failed call made with KEY."""
-    server.control.faults(schedule=faults, retry_after="0")  # the server quotes the key back
+    server.control.faults(schedule=faults, retry_after="0", huge_bytes=2**20)  # quotes the key
     async with OpenAIChat("fake-model", base_url=f"{server.url}/v1", api_key=KEY,
-                          transport=transport, timeout=0.3, retries=retries) as chat:
+                          transport=transport, timeout=0.3, retries=retries,
+                          max_response_bytes=2**19) as chat:
         seen = [repr(chat), repr(chat.http), str(chat.llmkit_fingerprint())]
         with pytest.raises(LlmkitError) as caught:
             await chat.agenerate("q")
@@ -35,11 +36,24 @@ async def failure_texts(server, transport, faults: list[str], retries: int) -> l
     return seen + texts_of(caught.value)
 
 
-@pytest.mark.parametrize("fault", ["401", "400", "404", "429", "500", "malformed", "reset"])
+@pytest.mark.parametrize("fault", ["401", "400", "404", "429", "500", "malformed", "reset",
+                                   "truncate", "trickle", "huge"])
 async def test_the_key_appears_in_no_message(fake_server, transport, fault, caplog):
     caplog.set_level(logging.DEBUG)
     seen = await failure_texts(fake_server, transport, [fault], retries=0)
     seen += [record.getMessage() for record in caplog.records]
+    assert not [text for text in seen if KEY in text or KEY[3:] in text]
+
+
+async def test_the_key_appears_in_no_error_of_a_cut_stream(fake_server, transport, caplog):
+    caplog.set_level(logging.DEBUG)
+    fake_server.control.faults(schedule=["truncate"])
+    async with OpenAIChat("fake-model", base_url=f"{fake_server.url}/v1", api_key=KEY,
+                          transport=transport) as chat:
+        with pytest.raises(LlmkitError, match="ended before its end marker") as caught:
+            async for _ in chat.astream("q"):
+                pass
+    seen = texts_of(caught.value) + [record.getMessage() for record in caplog.records]
     assert not [text for text in seen if KEY in text or KEY[3:] in text]
 
 

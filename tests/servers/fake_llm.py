@@ -8,15 +8,21 @@ Speaks OpenAI (`POST /v1/embeddings`, `POST /v1/chat/completions` whole or SSE, 
 Control endpoints (JSON):
     GET /_stats, DELETE /_stats      requests per path, texts embedded, in flight, peak in flight,
                                      the last request body per path
-    GET|POST|DELETE /_config         latency_ms, stream_delay_ms, dim, models, shuffle
-    GET|POST|DELETE /_faults         api_key, fail_rate, fail_with, schedule, retry_after, seed
+    GET|POST|DELETE /_config         latency_ms, stream_delay_ms, dim, models, shuffle, pooling
+    GET|POST|DELETE /_faults         api_key, basic_auth, fail_rate, fail_with, schedule,
+                                     retry_after, trickle_ms, huge_bytes, seed
     POST /_reset                     all three back to the startup state
 
 Faults (`fail_with`, or the `schedule` list consumed one per request; "ok" for none): an HTTP
 status ("500", "429" with Retry-After: `retry_after`, "400", ...), "hang" (no answer until the
-client leaves), "malformed" (a truncated JSON body), "reset" (TCP reset mid-body). With
-`api_key` set, requests without `Authorization: Bearer <api_key>` get a 401. Error messages
+client leaves), "malformed" (a truncated JSON body), "reset" (TCP reset mid-body), "truncate"
+(a stream that ends cleanly halfway, without its end marker; a whole body cut in half),
+"trickle" (the answer one byte per `trickle_ms`), "huge" (a 200 JSON body of `huge_bytes`).
+With `api_key` set, requests without `Authorization: Bearer <api_key>` get a 401; with
+`basic_auth` ("user:password"), requests without that Basic authorization do. Error messages
 quote the request's bearer token, as careless servers do, so tests can check it goes no further.
+`pooling: "none"` answers /v1/embeddings as llama.cpp's server started without pooling does:
+one float vector per token (per whitespace-separated word here) for each text.
 
     python -m tests.servers.fake_llm --port 0 --latency-ms 50   # first stdout line: the port
 """
@@ -42,10 +48,11 @@ from aiohttp import web
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "latency_ms": 0.0, "stream_delay_ms": 0.0, "dim": 16, "models": None, "shuffle": False,
+    "pooling": "mean",
 }
 DEFAULT_FAULTS: dict[str, Any] = {
-    "api_key": None, "fail_rate": 0.0, "fail_with": "500", "schedule": [], "retry_after": "1",
-    "seed": 0,
+    "api_key": None, "basic_auth": None, "fail_rate": 0.0, "fail_with": "500", "schedule": [],
+    "retry_after": "1", "trickle_ms": 250.0, "huge_bytes": 100 * 2**20, "seed": 0,
 }
 
 
@@ -129,13 +136,16 @@ class FakeLLMServer:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
-            key = self.faults["api_key"]
+            key, basic = self.faults["api_key"], self.faults["basic_auth"]
             if key and request.headers.get("Authorization") != f"Bearer {key}":
                 return _error(request, 401, f"Incorrect API key provided{_echo_key(request)}")
+            if basic and request.headers.get("Authorization") != (
+                    "Basic " + base64.b64encode(basic.encode()).decode()):
+                return _error(request, 401, "Basic authentication required")
             fault = self._next_fault()
             if self.config["latency_ms"]:
                 await asyncio.sleep(self.config["latency_ms"] / 1000)
-            return await (self._inject(request, fault) if fault else handler(request))
+            return await (self._inject(request, fault, handler) if fault else handler(request))
         finally:
             self.in_flight -= 1
 
@@ -147,9 +157,23 @@ class FakeLLMServer:
             return str(self.faults["fail_with"])
         return None
 
-    async def _inject(self, request: web.Request, kind: str) -> web.StreamResponse:
+    async def _inject(self, request: web.Request, kind: str,
+                      handler: Any) -> web.StreamResponse:
         if kind == "hang":
             await asyncio.Event().wait()
+        if kind == "truncate":
+            request["fault"] = kind  # a stream cuts itself short (`_stream`)
+            response = await handler(request)
+            if isinstance(response, web.Response) and response.body:  # a whole answer: halved
+                return web.Response(body=response.body[:len(response.body) // 2],
+                                    content_type="application/json")
+            return response
+        if kind == "trickle":
+            response = await handler(request)
+            assert isinstance(response, web.Response), "trickle slows whole answers only"
+            return await self._trickle(request, response.body)
+        if kind == "huge":
+            return await self._huge(request)
         if kind == "malformed":
             return web.Response(body=b'{"choices": [{"mess', content_type="application/json")
         if kind == "reset":
@@ -167,6 +191,31 @@ class FakeLLMServer:
         headers = {"Retry-After": str(self.faults["retry_after"])} if status in (429, 503) else {}
         return _error(request, status, f"injected {status}{_echo_key(request)}", headers)
 
+    async def _trickle(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        """`body` one byte at a time, `trickle_ms` apart, as a slow or hostile server sends."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = len(body)
+        await response.prepare(request)
+        for i in range(len(body)):
+            await response.write(body[i:i + 1])
+            await asyncio.sleep(self.faults["trickle_ms"] / 1000)
+        await response.write_eof()
+        return response
+
+    async def _huge(self, request: web.Request) -> web.StreamResponse:
+        """A valid JSON object of `huge_bytes`, chunked (no Content-Length to warn the client)."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        left = self.faults["huge_bytes"] - len(b'{"pad": ""}')
+        await response.write(b'{"pad": "')
+        block = b"x" * 2**20
+        while left > 0:
+            await response.write(block[:left])
+            left -= len(block)
+        await response.write(b'"}')
+        await response.write_eof()
+        return response
+
     async def _body(self, request: web.Request) -> Any:
         body = await request.json()
         self.last[request.path] = body
@@ -182,6 +231,8 @@ class FakeLLMServer:
 
     async def _stream(self, request: web.Request, content_type: str,
                       lines: list[bytes]) -> web.StreamResponse:
+        if request.get("fault") == "truncate":  # half the pieces, no finish, no end marker
+            lines = lines[:max(1, (len(lines) - 2) // 2)]
         response = web.StreamResponse(headers={"Content-Type": content_type})
         await response.prepare(request)
         delay = self.config["stream_delay_ms"] / 1000
@@ -211,10 +262,13 @@ class FakeLLMServer:
             return parsed
         body, texts, dim = parsed
         as_base64 = body.get("encoding_format") == "base64"
+        per_token = self.config["pooling"] == "none"
         data = []
         for i, text in enumerate(texts):
             vector: Any = fake_vector(text, dim)
-            if as_base64:
+            if per_token:  # llama.cpp sends floats then, whatever the encoding_format
+                vector = [fake_vector(token, dim) for token in text.split() or [""]]
+            elif as_base64:
                 vector = base64.b64encode(np.asarray(vector, "<f4").tobytes()).decode()
             data.append({"object": "embedding", "index": i, "embedding": vector})
         if self.config["shuffle"]:
@@ -355,9 +409,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dim", type=int, default=16)
     parser.add_argument("--models", help="comma-separated model names; others get a 404")
     parser.add_argument("--shuffle", action="store_true", help="embedding rows in reverse")
+    parser.add_argument("--pooling", choices=["mean", "none"], default="mean",
+                        help="none: per-token embeddings, as llama.cpp's server without pooling")
     parser.add_argument("--api-key", help="require Authorization: Bearer API_KEY")
+    parser.add_argument("--basic-auth", metavar="USER:PASSWORD",
+                        help="require this Basic authorization")
     parser.add_argument("--fail-rate", type=float, default=0.0)
-    parser.add_argument("--fail-with", default="500", help="status code, hang, malformed, reset")
+    parser.add_argument("--fail-with", default="500",
+                        help="status code, hang, malformed, reset, truncate, trickle, huge")
     parser.add_argument("--schedule", default="", help="comma-separated faults, 'ok' for none")
     parser.add_argument("--retry-after", default="1")
     parser.add_argument("--seed", type=int, default=0)
@@ -367,9 +426,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def _serve(args: argparse.Namespace) -> None:
     server = FakeLLMServer(
         config={"latency_ms": args.latency_ms, "stream_delay_ms": args.stream_delay_ms,
-                "dim": args.dim, "shuffle": args.shuffle,
+                "dim": args.dim, "shuffle": args.shuffle, "pooling": args.pooling,
                 "models": args.models.split(",") if args.models else None},
-        faults={"api_key": args.api_key, "fail_rate": args.fail_rate,
+        faults={"api_key": args.api_key, "basic_auth": args.basic_auth,
+                "fail_rate": args.fail_rate,
                 "fail_with": args.fail_with, "retry_after": args.retry_after,
                 "schedule": [s for s in args.schedule.split(",") if s], "seed": args.seed},
     )
