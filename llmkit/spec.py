@@ -99,6 +99,19 @@ def _kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+_URL_AUTHORITY_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*")
+
+
+def _in_url_userinfo(raw: str, match: re.Match[str], path: Path) -> bool:
+    """Whether the reference `match` stands in the user info of a URL under a `*url` key
+    (`base_url: "http://me:${LLM_PASSWORD}@host/v1"`): HTTP backends move that part into an
+    Authorization header, so it reaches no fingerprint, repr or message."""
+    key = path[-1] if path else None
+    return (isinstance(key, str) and key.lower().endswith("url")
+            and _URL_AUTHORITY_START.fullmatch(raw, 0, match.start()) is not None
+            and "@" in re.split(r"[/?#]", raw[match.end():], maxsplit=1)[0])
+
+
 class _Loader:
     """One load: interpolates the parsed file, builds resources, nodes and wiring."""
 
@@ -174,7 +187,8 @@ class _Loader:
         for match in REFERENCE.finditer(raw):
             pieces.append(raw[end:match.start()])
             end = match.end()
-            pieces.append("$" if match["dollar"] else self.variable(match, path, secret))
+            pieces.append("$" if match["dollar"] else self.variable(
+                match, path, secret or _in_url_userinfo(raw, match, path)))
         pieces.append(raw[end:])
         text = "".join(pieces)
         whole = REFERENCE.fullmatch(raw)
@@ -190,7 +204,8 @@ class _Loader:
 
     def variable(self, match: re.Match[str], path: Path, secret: bool) -> str:
         """The text of one `${NAME}`/`${NAME:-default}`. A secret-named variable is refused
-        outside a secret key: there its value would be printed, cached and logged in clear."""
+        outside a secret key (or a URL's user info, see `_in_url_userinfo`): there its value
+        would be printed, cached and logged in clear."""
         variable = VARIABLE.fullmatch(match["body"]) if match["close"] else None
         if variable is None:
             raise self.error(path, f"{dotted(path)}: bad reference: write ${{NAME}} or "

@@ -160,6 +160,36 @@ def test_secret_named_variable_outside_a_secret_key_is_refused_without_its_value
     assert "tok-abcdef" not in str(caught.value)
 
 
+URL_CREDENTIALS = """\
+llmkit: 1
+inputs: [question]
+resources:
+  chat: {type: openai_chat, model: m, base_url: "%s"}
+nodes:
+  generate: {type: generate, params: {llm: $chat},
+             inputs: {question: question, context: question}}
+outputs: {answer: generate.answer}
+"""
+
+
+def test_a_secret_variable_in_a_urls_user_info_is_used_and_shown_nowhere():
+    url = "http://me:${LLM_PASSWORD}@127.0.0.1:9/v1"
+    p = load_pipeline(URL_CREDENTIALS % url, env={"LLM_PASSWORD": "pw-hunter2"})
+    chat = p.nodes["generate"].params["llm"]
+    shown = [repr(chat), repr(p.nodes["generate"]), str(chat.llmkit_fingerprint()),
+             p.to_yaml(), scrub_secrets(p, "failed: pw-hunter2")]
+    assert not [text for text in shown if "pw-hunter2" in text]
+    assert "${LLM_PASSWORD}" in p.to_yaml()
+    assert chat.http.base_url == "http://127.0.0.1:9/v1"  # they went into a header
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1?key=${LLM_PASSWORD}",
+                                 "http://127.0.0.1:9/${LLM_PASSWORD}@x"])
+def test_a_secret_variable_elsewhere_in_a_url_is_refused(url):
+    with pytest.raises(SpecError, match=r"\$\{LLM_PASSWORD\} is a secret"):
+        load_pipeline(URL_CREDENTIALS % url, env={"LLM_PASSWORD": "pw-hunter2"})
+
+
 
 # -- resources -------------------------------------------------------------------------------
 BUILT: list[dict] = []
