@@ -75,7 +75,8 @@ SCALAR_SETTINGS: dict[str, Check] = {
 }
 #: `retry: {...}` keys: the `Retry` fields of the same name
 RETRY_KEYS: dict[str, Check] = {"attempts": _AT_LEAST_1, "backoff": _NON_NEGATIVE,
-                                "max_backoff": _NON_NEGATIVE, "jitter": _FRACTION}
+                                "max_backoff": _NON_NEGATIVE, "jitter": _FRACTION,
+                                "max_retry_after": _NON_NEGATIVE}
 #: `cache: {...}` keys: `enabled` is `Settings.cache` (default true), `ttl` is `cache_ttl`
 CACHE_KEYS: dict[str, Check] = {"enabled": optional(BOOL), "ttl": optional(_POSITIVE)}
 SETTING_KEYS = (*SCALAR_SETTINGS, "retry", "cache")

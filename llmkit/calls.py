@@ -1,6 +1,7 @@
 """One call of a node on a list of items: retries, timeouts, worker threads, and bisection
 of a failed batch. Every item comes back as its output dict or the exception that failed it;
-only cancellation escapes."""
+only cancellation escapes. A call that streamed tokens to a listener is retried only before
+its first token: after that, a retry would show them twice."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any, cast
 import anyio
 import anyio.to_thread
 
-from llmkit.errors import BackendError
+from llmkit.errors import BackendError, StreamBrokenError
+from llmkit.events import tokens_delivered
 from llmkit.node import Node
 
 Outcome = dict[str, Any] | Exception
@@ -104,8 +106,13 @@ class CallRunner:
         failures the retry policy accepts are retried one by one afterwards."""
         outcomes = await anyio.to_thread.run_sync(
             _run_each, self.node.run, items, limiter=self.threads, abandon_on_cancel=True)
-        retry = [i for i, o in enumerate(outcomes) if isinstance(o, Exception)
-                 and self.retry.retries(o, 1)]
+        retry = []
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, Exception):
+                if self.retry.retries(outcome, 1):
+                    retry.append(i)
+                else:
+                    outcomes[i] = self.retry.refusal(outcome)  # type: ignore[assignment]
         if retry:
             async with anyio.create_task_group() as tg:
                 for i in retry:
@@ -123,6 +130,7 @@ class CallRunner:
     async def _attempts(self, fn: Callable[[Any], Awaitable[Any]], arg: Any,
                         first: int = 1) -> Any:
         attempt = first
+        shown = tokens_delivered()
         while True:
             try:
                 if self.timeout is None:
@@ -135,7 +143,11 @@ class CallRunner:
             except Exception as exc:
                 failure = exc
             if not self.retry.retries(failure, attempt):
-                raise failure
+                raise self.retry.refusal(failure)
+            if streamed := tokens_delivered() - shown:
+                raise StreamBrokenError(
+                    f"the stream broke after {streamed} tokens, which were already shown, so it "
+                    f"is not retried: {type(failure).__name__}: {failure}") from failure
             await anyio.sleep(self.retry.delay(failure, attempt))
             attempt += 1
 

@@ -12,6 +12,8 @@
     ├── InputError ............... a run's inputs miss a pipeline input or name an unknown one
     ├── NodeError ................ a node failed for one run (node name and cause)
     ├── RetryableError ........... raised by a node to ask for a retry (optionally after N s)
+    ├── StreamBrokenError ........ a call failed after some of its streamed tokens were shown,
+    │                              so it is not retried (a retry would show them twice)
     ├── BackendError ............. a server or API failed for a reason no item caused (auth,
     │                              unreachable): a failing batch is not split to find an item
     ├── CacheError ............... a cache store cannot be opened or used
@@ -24,6 +26,7 @@ A CLI maps `PipelineError`, `InputError` and `CacheError` to exit code 2 and fai
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Iterable
 
 
@@ -96,6 +99,10 @@ class RetryableError(LlmkitError):
         self.retry_after = retry_after
 
 
+class StreamBrokenError(LlmkitError):
+    """A call failed after it had streamed tokens to a listener; retrying would repeat them."""
+
+
 class BackendError(LlmkitError):
     """A backend refused or could not be reached for a reason that is not one item's fault.
 
@@ -109,6 +116,20 @@ class CacheError(LlmkitError):
 
 class MissingExtraError(LlmkitError, ImportError):
     """An optional dependency is missing; the message says which extra installs it."""
+
+
+def too_long_to_wait(exc: BaseException, ceiling: float, setting: str) -> RetryableError | None:
+    """When `exc` asks to be retried after more than `ceiling` seconds (named `setting` in
+    messages): the error to fail with at once instead, saying when to try again; else None."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is None or retry_after <= ceiling:
+        return None
+    when = time.strftime("%H:%M:%S", time.localtime(time.time() + retry_after))
+    error = RetryableError(f"{exc}: server asked to retry after {retry_after:g} s (more than "
+                           f"{setting}={ceiling:g}); try again after {when}",
+                           retry_after=retry_after)
+    error.__cause__ = exc
+    return error
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -31,7 +31,22 @@ class Event:
     data: Any = None
 
 
-_token_sink: ContextVar[Callable[[str], None] | None] = ContextVar("llmkit_tokens", default=None)
+class TokenSink:
+    """Where the tokens of one run at one node go, counting them: once a token was shown, a
+    retry of the call would show it again, so the engine no longer retries it."""
+
+    __slots__ = ("delivered", "send")
+
+    def __init__(self, send: Callable[[str], None]) -> None:
+        self.send = send
+        self.delivered = 0
+
+    def __call__(self, text: str) -> None:
+        self.delivered += 1
+        self.send(text)
+
+
+_token_sink: ContextVar[TokenSink | None] = ContextVar("llmkit_tokens", default=None)
 
 
 def emit_token(text: str) -> None:
@@ -45,3 +60,9 @@ def streaming() -> bool:
     """True when the current call's tokens are being listened to (`astream`, `RAGChain.stream`),
     so a generator can stream its answer instead of waiting for all of it."""
     return _token_sink.get() is not None
+
+
+def tokens_delivered() -> int:
+    """How many tokens the current context has given a listener so far (0 when none listens)."""
+    sink = _token_sink.get()
+    return 0 if sink is None else sink.delivered

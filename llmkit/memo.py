@@ -55,8 +55,7 @@ class NodeMemo:
         except UnhashableError as exc:
             if node not in _unhashable:  # once per node, not once per run call
                 _unhashable.add(node)
-                log.warning("node '%s' is not cached: its params cannot be fingerprinted (%s)",
-                            name, exc)
+                log.warning("node '%s' is not cached: it cannot be fingerprinted (%s)", name, exc)
             return None
         return cls(name, node, store, fingerprint)
 

@@ -48,7 +48,7 @@ import anyio.lowlevel
 from llmkit.cache.keys import item_key
 from llmkit.calls import CallRunner, Outcome
 from llmkit.errors import NodeError
-from llmkit.events import Event, _token_sink
+from llmkit.events import Event, TokenSink, _token_sink
 from llmkit.graph import INPUT, Plan, PlanNode
 from llmkit.memo import MISS, NodeMemo, output_hash, value_hash
 from llmkit.stats import Profile
@@ -259,7 +259,7 @@ class Scheduler:
                     continue
                 if emit:
                     emit(Event("node_started", ns.name, (run.index,), 1))
-                    _token_sink.set(functools.partial(self._token, ns.name, run.index))
+                    _token_sink.set(TokenSink(functools.partial(self._token, ns.name, run.index)))
                 started = time.perf_counter()
                 outcome = await caller.one(self._inputs(ns, run))
                 self._finish_call(ns, [run], [outcome], time.perf_counter() - started)

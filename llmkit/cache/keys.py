@@ -14,7 +14,8 @@ hasher (nothing is built in memory but dict keys). Its rules:
 - an object with a `llmkit_fingerprint()` method is its class name and the hash of what the
   method returns (how a vector index or a model client states its content version).
 
-Anything else raises `UnhashableError`. `item_key` combines a node fingerprint with the hashes
+Anything else raises `UnhashableError`. `hash_function` identifies a function (a `@node`'s
+body) by its code and the values it reads. `item_key` combines a node fingerprint with the hashes
 of an item's inputs, so downstream keys chain on upstream value hashes without re-hashing.
 """
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import struct
+import threading
+import types
 from collections.abc import Mapping
 from hashlib import blake2b
 from operator import itemgetter
@@ -31,8 +34,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from llmkit.errors import LlmkitError
+from llmkit.secrets import without_secrets
 
-__all__ = ["FORMAT_VERSION", "UnhashableError", "hash_value", "item_key"]
+__all__ = ["FORMAT_VERSION", "UnhashableError", "hash_function", "hash_value", "item_key"]
 
 FORMAT_VERSION = 1
 """Bump to invalidate every cache key (when the encoding or the key layout changes)."""
@@ -78,6 +82,98 @@ def item_key(fingerprint: bytes, input_hashes: Mapping[str, bytes]) -> bytes:
         name = port.encode()
         h.update(_HEAD(b"s", len(name)) + name + _HEAD(b"h", len(value_hash)) + value_hash)
     return h.digest()
+
+
+_CONSTANT = (str, bytes, int, float, complex, type(None))  # globals a function's hash includes
+_NAMED = (type, types.BuiltinFunctionType, types.MethodDescriptorType)  # count by name
+_in_progress = threading.local()  # functions being hashed on this thread (recursion guard)
+
+
+def hash_function(fn: types.FunctionType) -> bytes:
+    """The 16-byte hash of what `fn` computes: its qualified name, its code (nested functions
+    and attribute names included), its default arguments, the values of its closure cells,
+    and the module globals it reads that are plain constants (str, bytes, numbers, None).
+
+    Functions among those values hash the same way; modules, classes and builtins count by
+    name; other globals (helper functions, objects) are left out, and so are secret-named
+    variables (`api_key`), as in node params. A value with no canonical encoding raises
+    `UnhashableError` naming it.
+    """
+    active: set[int] = _in_progress.__dict__.setdefault("ids", set())
+    h = blake2b(digest_size=_DIGEST)
+    h.update(_str_encoding(f"{fn.__module__}:{fn.__qualname__}"))
+    if id(fn) in active:  # a recursive closure: the name stands for the function
+        return h.digest()
+    active.add(id(fn))
+    try:
+        code = fn.__code__
+        names = _feed_code(code, h)
+        defaults = fn.__defaults__ or ()
+        positional = code.co_varnames[:code.co_argcount]
+        parts = {
+            "default": dict(zip(positional[len(positional) - len(defaults):], defaults,
+                                strict=True)),
+            "keyword default": fn.__kwdefaults__ or {},
+            "closure variable": dict(zip(code.co_freevars, _cell_values(fn.__closure__ or ()),
+                                         strict=True)),
+        }
+        for kind, values in parts.items():
+            values = without_secrets(values)
+            h.update(_HEAD(b"d", len(values)))
+            for name, value in values.items():
+                h.update(_str_encoding(name) + _read_value(fn, kind, name, value))
+        scope = fn.__globals__
+        _feed(without_secrets({name: scope[name] for name in names
+                               if name in scope and isinstance(scope[name], _CONSTANT)}), h)
+    finally:
+        active.discard(id(fn))
+    return h.digest()
+
+
+_EMPTY_CELL = object()  # a closure variable not assigned yet
+
+
+def _cell_values(cells: tuple[types.CellType, ...]) -> list[Any]:
+    values: list[Any] = []
+    for cell in cells:
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:
+            values.append(_EMPTY_CELL)
+    return values
+
+
+def _read_value(fn: types.FunctionType, kind: str, name: str, value: object) -> bytes:
+    """The hash of a value `fn` reads (a default or a closure cell), for `hash_function`."""
+    if isinstance(value, types.FunctionType):
+        return hash_function(value)
+    if isinstance(value, types.ModuleType):
+        return hash_value(("module", value.__name__))
+    if isinstance(value, _NAMED):
+        return hash_value(("named", value.__module__, value.__qualname__))
+    if value is _EMPTY_CELL:
+        return hash_value(("empty cell",))
+    try:
+        return hash_value(value)
+    except UnhashableError as exc:
+        raise UnhashableError(f"{kind} '{name}' of {fn.__qualname__}: {exc}") from None
+
+
+def _feed_code(code: types.CodeType, h: _Sink) -> set[str]:
+    """Feed a code object (bytecode, names, constants, nested code); return every name it
+    and its nested code objects read (candidate globals)."""
+    h.update(_HEAD(b"C", len(code.co_code)) + code.co_code)
+    _feed((code.co_names, code.co_varnames, code.co_freevars), h)
+    names = set(code.co_names)
+    h.update(_HEAD(b"l", len(code.co_consts)))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _feed_code(const, h)
+        elif const is Ellipsis:
+            h.update(b"...")
+        else:
+            _feed(const, h)
+    return names
 
 
 def _type_name(cls: type) -> str:

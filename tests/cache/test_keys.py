@@ -186,6 +186,20 @@ def test_sets_hash_as_sorted_element_hashes():
     assert hash_value({"a", 1}) == hash_value({1, "a"})
 
 
+def test_equal_sets_iterated_in_different_orders_hash_alike():
+    # 1, 9 and 17 share a slot of an 8-slot set table, so the insertion order decides the
+    # iteration order, whatever PYTHONHASHSEED is (ints hash to themselves).
+    forward, backward = set(), set()
+    for x in (1, 9, 17):
+        forward.add(x)
+    for x in (17, 9, 1):
+        backward.add(x)
+    assert list(forward) != list(backward)  # the premise of this test
+    assert hash_value(forward) == hash_value(backward)
+    assert hash_value(frozenset(forward)) == hash_value(frozenset(backward))
+    assert hash_value({"s": forward}) == hash_value({"s": backward})
+
+
 def test_resource_hashes_by_its_fingerprint_method():
     assert hash_value(Index(3, api_key="sk-one")) == hash_value(Index(3, api_key="sk-two"))
     assert hash_value(Index(3, "k")) != hash_value(Index(4, "k"))
@@ -353,3 +367,20 @@ def test_encode_is_safe_from_many_threads():
     for t in threads:
         t.join()
     assert all(results[i] == [expected[i]] * 300 for i in range(8))
+
+
+def test_keys_are_stable_across_releases_unless_format_version_changes():
+    # Caches on disk outlive a release: an encoding change that keeps FORMAT_VERSION would
+    # silently mix old and new entries. Change these digests only with FORMAT_VERSION.
+    value = {"s": "é", "b": b"x", "i": [1, -(2**70), 2.5, 1j, True, None], "t": (1,),
+             "set": {3, 1}, "a": np.arange(3, dtype="<i4"), "n": np.float32(1.5),
+             "h": Hit("d", 0.5), 7: "int key"}
+    assert FORMAT_VERSION == 1
+    assert hash_value(value).hex() == "e8f01baee3cfdde556903210ffc3c311"
+    assert item_key(FP, INPUTS).hex() == "9051130888c532164693e84a6cb9fa83"
+
+
+def test_strings_with_lone_surrogates_hash_distinctly():
+    # Lone surrogates reach nodes from JSON input ("\ud800"); hashing them must not fail.
+    assert hash_value("\ud800") != hash_value("\ud801")
+    assert hash_value("\ud800") != hash_value("")

@@ -127,6 +127,25 @@ async def test_keys_chain_through_a_cached_upstream_node():
     assert (embed.calls, search.calls) == (2, 2)
 
 
+async def test_keys_chained_from_different_output_ports_of_one_node_differ(store):
+    # `double` reads port `low` in one pipeline and port `high` in the other: same node,
+    # same upstream item; only the port tells the two inputs apart.
+    @node(outputs=("low", "high"))
+    def split(x):
+        return {"low": x - 1, "high": x + 1}
+
+    @node(outputs="y")
+    def double(v):
+        return 2 * v
+
+    def pipeline(port):
+        return (Pipeline(inputs=["x"]).add("split", split, x="x")
+                .add("double", double, v=f"split.{port}").outputs(y="double.y"))
+
+    assert await pipeline("low").arun(x=10, cache=store) == {"y": 18}
+    assert await pipeline("high").arun(x=10, cache=store) == {"y": 22}
+
+
 async def test_a_resource_change_makes_dependent_nodes_miss():
     index = Index()
     search = Search(index)
@@ -216,3 +235,46 @@ async def test_cache_off_per_node():
     await p.arun(x=3, cache=store)
     await p.arun(x=3, cache=store)
     assert len(square.batches) == 2
+
+
+async def test_duplicates_joining_an_item_in_flight_do_not_hold_back_the_batch():
+    # 50 copies of 2 items: the copies join the first one's lookup; the batch must flush as
+    # soon as the two leaders are ready, not after the (60 s) partial-batch timer.
+    square = Square().configure(max_batch=1000, max_wait_ms=60_000)
+    p = Pipeline(inputs=["x"]).add("sq", square, x="x")
+    with anyio.fail_after(10):
+        results = await p.arun_many([{"x": i % 2} for i in range(100)], cache=MemoryCache())
+    assert results == [{"y": (i % 2) ** 2} for i in range(100)]
+    assert square.batches == [[0, 1]]
+
+
+async def test_an_item_is_computed_for_the_runs_waiting_on_it_although_its_leader_failed():
+    # Run 0 leads the lookup of x=1 at `sq`, run 1 waits for it; run 0 then fails at `check`.
+    @node(outputs="ok", inline=True)
+    def check(tag):
+        if tag == "bad":
+            raise ValueError("bad tag")
+        return True
+
+    square = Square().configure(max_wait_ms=60_000)
+    p = (Pipeline(inputs=["x", "tag"]).add("check", check, tag="tag")
+         .add("sq", square, x="x"))
+    with anyio.fail_after(10):
+        results = await p.arun_many([{"x": 1, "tag": "bad"}, {"x": 1, "tag": "good"}],
+                                    cache=MemoryCache(), on_error="return")
+    assert "bad tag" in str(results[0])
+    assert results[1] == {"ok": True, "y": 1}
+
+
+async def test_an_input_from_an_uncached_node_is_keyed_by_its_value():
+    @node(outputs="y", cache=False)
+    def plus_one(x):
+        return x + 1
+
+    square = Square()
+    p = Pipeline(inputs=["x"]).add("up", plus_one, x="x").add("sq", square, x="up.y")
+    store = MemoryCache()
+    assert await p.arun(x=1, cache=store) == {"y": 4}
+    assert await p.arun(x=2, cache=store) == {"y": 9}
+    assert await p.arun(x=2, cache=store) == {"y": 9}
+    assert square.batches == [[2], [3]]

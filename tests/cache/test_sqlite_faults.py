@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -215,16 +216,46 @@ def test_a_directory_in_place_of_the_file_is_refused_at_open(tmp_path):
         SQLiteCache(tmp_path / "cache.db")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+NOBODY = 65534
+# Opens a cache in the child; as root, only after dropping to `nobody` (root writes anywhere).
+OPEN_AS_USER = """
+    import os, sys
+    from llmkit.cache import CacheError, SQLiteCache
+    if os.geteuid() == 0:
+        os.setgroups([]); os.setgid(int(sys.argv[2])); os.setuid(int(sys.argv[2]))
+    try:
+        SQLiteCache(sys.argv[1]).close()
+    except CacheError as exc:
+        print(exc); sys.exit(3)
+"""
+
+
+@pytest.fixture
+def own_folder(tmp_path):
+    """An empty folder of the user who opens the cache; under root, one of `nobody` that
+    `nobody` can reach (pytest's own temporary folders are private to root)."""
+    if os.geteuid() != 0:
+        yield tmp_path / "ro"
+        return
+    with tempfile.TemporaryDirectory() as base:
+        os.chmod(base, 0o711)
+        yield Path(base) / "ro"
+
+
 @pytest.mark.parametrize("existing", [False, True])
-def test_read_only_directory_is_refused_at_open(tmp_path, existing):
-    folder: Path = tmp_path / "ro"
+def test_read_only_directory_is_refused_at_open(own_folder, existing):
+    folder, path = own_folder, own_folder / "cache.db"
     folder.mkdir()
     if existing:
-        SQLiteCache(folder / "cache.db").close()
+        SQLiteCache(path).close()
+    if os.geteuid() == 0:
+        for entry in [folder, *folder.iterdir()]:
+            os.chown(entry, NOBODY, NOBODY)
     folder.chmod(0o555)
     try:
-        with pytest.raises(CacheError, match=re.escape(str(folder / "cache.db"))):
-            SQLiteCache(folder / "cache.db")
+        child = run_python(OPEN_AS_USER, str(path), str(NOBODY))
+        out, err = child.communicate(timeout=60)
     finally:
         folder.chmod(0o755)
+    assert child.returncode == 3, err
+    assert str(path) in out

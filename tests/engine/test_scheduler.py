@@ -206,3 +206,47 @@ async def test_an_async_input_stream_longer_than_the_window_is_all_admitted():
     with anyio.fail_after(10):
         results = await p.arun_many(inputs(), window=4)
     assert results == [{"x": i + 1} for i in range(100)]
+
+
+async def test_a_batch_waits_for_the_last_run_still_upstream_then_flushes_once():
+    # 19 runs reach `batch` at once, the 20th later: the batch must wait for it (no timer
+    # needed, it is the last run that can still arrive), not flush 19 and then 1.
+    tracker = Tracker()
+
+    @node(outputs="x")
+    async def last_is_late(x):
+        await anyio.sleep(0.2 if x == 19 else 0)
+        return x
+
+    p = (Pipeline(inputs=["x"]).add("late", last_is_late, x="x")
+         .add("batch", AddBatch(tracker=tracker).configure(max_batch=1000, max_wait_ms=60_000),
+              x="late.x"))
+    with anyio.fail_after(20):
+        assert await p.arun_many([{"x": i} for i in range(20)]) == [
+            {"x": i + 1} for i in range(20)]
+    assert tracker.batches == [20]
+
+
+async def test_unwired_optional_inputs_take_the_class_defaults():
+    class Scale(Node):
+        inputs = {"x": int, "k": int}
+        outputs = {"x": int}
+        defaults = {"k": 3}
+
+        def run(self, x, k):
+            return {"x": x * k}
+
+    assert await Pipeline(inputs=["x"]).add("s", Scale(), x="x").arun(x=2) == {"x": 6}
+
+
+async def test_an_inline_node_with_retries_is_retried():
+    failed = []
+
+    @node(outputs="x", inline=True, retry=Retry(attempts=2, backoff=0.001))
+    def flaky(x):
+        if not failed:
+            failed.append(x)
+            raise RetryableError("busy")
+        return x
+
+    assert await Pipeline(inputs=["x"]).add("f", flaky, x="x").arun(x=1) == {"x": 1}

@@ -7,10 +7,11 @@ import pytest
 
 from llmkit.errors import MissingExtraError
 from llmkit.nodes.vector_index import VectorIndex
+from tests.extras import require
 
-pytest.importorskip("faiss")  # the `faiss` extra; CI installs it with `dev`
+require("faiss", "faiss")  # CI installs the extra with `dev`: missing there, it fails
 
-from llmkit.nodes.ann import HNSWIndex
+from llmkit.nodes.ann import HNSWIndex  # noqa: E402
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:

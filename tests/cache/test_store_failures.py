@@ -1,0 +1,60 @@
+"""A failing cache store never fails a run: a failed read is all misses, a failed write is
+skipped, and each gives one warning per node, for stores read inline and in a thread."""
+
+import logging
+
+import pytest
+
+from llmkit.cache import MemoryCache
+from llmkit.errors import CacheError
+from llmkit.graph import Pipeline
+from llmkit.node import node
+
+pytestmark = pytest.mark.anyio
+
+
+class BrokenStore(MemoryCache):
+    """A store whose reads or writes fail as a full disk or a locked database would."""
+
+    def __init__(self, fail: str, blocking: bool) -> None:
+        super().__init__()
+        self.fail, self.blocking = fail, blocking  # type: ignore[misc]
+        self.reads = self.writes = 0
+
+    def get_entries(self, keys):
+        self.reads += 1
+        if self.fail == "read":
+            raise CacheError("cache.db: database is locked")
+        return super().get_entries(keys)
+
+    def set_many(self, entries, *, node, ttl=None):
+        self.writes += 1
+        if self.fail == "write":
+            raise CacheError("cache.db: disk full")
+        super().set_many(entries, node=node, ttl=ttl)
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["inline", "thread"])
+@pytest.mark.parametrize(("fail", "warning"), [("read", "cache read failed"),
+                                               ("write", "cache write failed")])
+async def test_a_failing_store_leaves_runs_whole_with_one_warning(caplog, fail, warning,
+                                                                 blocking):
+    calls = []
+
+    @node(outputs="y")
+    def double(x):
+        calls.append(x)
+        return 2 * x
+
+    store = BrokenStore(fail, blocking)
+    p = Pipeline(inputs=["x"]).add("double", double, x="x")
+    with caplog.at_level(logging.WARNING, logger="llmkit.cache"):
+        for _ in range(2):
+            # window=1: one run at a time, so one read and one write per item
+            assert await p.arun_many([{"x": i} for i in range(5)], cache=store,
+                                     window=1) == [{"y": 2 * i} for i in range(5)]
+    assert sorted(calls) == sorted(list(range(5)) * 2)  # nothing was served from the cache
+    assert store.reads == store.writes == 10  # tried for every item, never gave up
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2  # once per node and per run of the pipeline
+    assert all(warning in m and "node 'double'" in m and "cache.db" in m for m in messages)
