@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import anyio
 
-from llmkit.errors import RetryableError
+from llmkit.errors import RetryableError, too_long_to_wait
 
 __all__ = ["backoff_delay", "with_retries"]
 
@@ -44,7 +44,9 @@ async def with_retries(
             return await call()
         except RetryableError as exc:
             delay = backoff_delay(attempt, exc.retry_after, base=base, cap=cap)
-            if attempt >= retries or delay is None:
+            if delay is None:
+                raise too_long_to_wait(exc, cap, "cap") or exc
+            if attempt >= retries:
                 raise
             attempt += 1
             log.info("retry %d/%d in %.2f s after: %s", attempt, retries, delay, exc)

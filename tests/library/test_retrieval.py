@@ -7,6 +7,7 @@ from llmkit.nodes.corpus import Corpus
 from llmkit.nodes.embedders import HashingEmbedder
 from llmkit.rag import RAGChain
 from llmkit.stats import Profile
+from tests.extras import require
 
 from . import labelled
 
@@ -108,7 +109,7 @@ def test_corpus_reports_unchanged_files_on_a_second_ingest(folder, tmp_path):
 
 
 def test_a_corpus_with_ann_search_answers_like_the_exact_one(folder, tmp_path):
-    pytest.importorskip("faiss")
+    require("faiss")
     exact = RAGChain.from_documents(folder, index=tmp_path / "index")
     ann = Corpus(tmp_path / "index", source=str(folder), ann={"m": 16})  # same stored index
     questions = [q for q, _ in labelled.QUESTIONS]

@@ -73,7 +73,7 @@ def test_every_registered_node_type_round_trips(type_name):
     missing = [p.name for p in (known[0] if known else [])
                if p.default is p.empty and p.name not in params]
     if missing:
-        pytest.skip(f"{type_name} needs {missing}: add test values to REQUIRED_PARAMS")
+        pytest.fail(f"{type_name} needs {missing}: add test values to REQUIRED_PARAMS")
     made = cls(**params).configure(max_batch=7, max_wait_ms=1.5, concurrency=3, timeout=9,
                                    inline=True, retry=Retry(attempts=3, backoff=0.5),
                                    cache=True, cache_ttl=60)
