@@ -25,6 +25,7 @@ from llmkit._output import LineWriter
 from llmkit._progress import Progress
 from llmkit.errors import LlmkitError, NodeError
 from llmkit.graph import Pipeline
+from llmkit.runner import input_mismatch
 
 __all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "InputLines", "encode", "jsonable", "lines",
            "write_results"]
@@ -105,19 +106,7 @@ class InputLines:
         if _SURROGATE_ESCAPE.search(text) and not _is_unicode(item):
             return None, "holds a lone surrogate (a \\udXXX escape without its pair), " \
                          "which is not Unicode text"
-        return item, self.mismatch(item)
-
-    def mismatch(self, item: dict[str, Any]) -> str | None:
-        """What is wrong with the inputs a line names, as the runner would say it."""
-        missing = [name for name in self.inputs if name not in item]
-        unknown = [key for key in item if key not in self.inputs]
-        parts = []
-        if missing:
-            parts.append(f"missing input {', '.join(repr(m) for m in missing)}")
-        if unknown:
-            parts.append(f"unknown input {', '.join(repr(u) for u in unknown)} (the pipeline "
-                         f"takes: {', '.join(self.inputs) or 'nothing'})")
-        return "; ".join(parts) or None
+        return item, input_mismatch(self.inputs, item)
 
 
 def _int(text: str) -> int:

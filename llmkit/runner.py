@@ -13,6 +13,7 @@ from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Callable,
+    Collection,
     Iterable,
     Iterator,
     Mapping,
@@ -30,7 +31,8 @@ from llmkit.graph import Plan
 from llmkit.scheduler import Run, Scheduler
 from llmkit.stats import Profile
 
-__all__ = ["DEFAULT_WINDOW", "Driver", "collect", "events", "iterate", "run_sync", "stream"]
+__all__ = ["DEFAULT_WINDOW", "Driver", "collect", "events", "input_mismatch", "iterate", "run_sync",
+           "stream"]
 
 DEFAULT_WINDOW = 1024
 OnError = Literal["raise", "return"]
@@ -140,15 +142,8 @@ class Driver:
                               f"{type(item).__name__}")
         if self._required.issubset(item.keys()) and len(item) == len(self._required):
             return None
-        missing = sorted(self._required - item.keys())
-        unknown = sorted(set(item.keys()) - self._required)
-        parts = []
-        if missing:
-            parts.append(f"missing input {', '.join(repr(m) for m in missing)}")
-        if unknown:
-            parts.append(f"unknown input {', '.join(repr(u) for u in unknown)} (the pipeline "
-                         f"takes: {', '.join(self.plan.inputs) or 'nothing'})")
-        return InputError(f"run {self._admitted - 1}: {'; '.join(parts)}") if parts else None
+        problem = input_mismatch(self.plan.inputs, item)
+        return InputError(f"run {self._admitted - 1}: {problem}") if problem else None
 
     def _done(self, run: Run) -> None:
         self._deliver(run.index, run.error if run.error is not None
@@ -291,3 +286,16 @@ def run_sync(fn: Any, *args: Any, **kwargs: Any) -> Any:
 def failed(result: Any) -> bool:
     """True when a `run_many(on_error="return")` result is a failure."""
     return isinstance(result, (NodeError, InputError))
+
+
+def input_mismatch(inputs: Collection[str], item: Mapping[str, Any]) -> str | None:
+    """What is wrong with the input names of one run (missing, unknown), or None."""
+    missing = [name for name in inputs if name not in item]
+    unknown = [key for key in item if key not in inputs]
+    parts = []
+    if missing:
+        parts.append(f"missing input {', '.join(repr(m) for m in missing)}")
+    if unknown:
+        parts.append(f"unknown input {', '.join(repr(u) for u in unknown)} (the pipeline "
+                     f"takes: {', '.join(inputs) or 'nothing'})")
+    return "; ".join(parts) or None

@@ -43,10 +43,11 @@ async def with_retries(
         try:
             return await call()
         except RetryableError as exc:
+            refused = too_long_to_wait(exc, cap, "cap")  # a longer wait than `cap`: no retry
+            if refused is not None:
+                raise refused from exc
             delay = backoff_delay(attempt, exc.retry_after, base=base, cap=cap)
-            if delay is None:
-                raise too_long_to_wait(exc, cap, "cap") or exc
-            if attempt >= retries:
+            if attempt >= retries or delay is None:
                 raise
             attempt += 1
             log.info("retry %d/%d in %.2f s after: %s", attempt, retries, delay, exc)
