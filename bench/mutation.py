@@ -10,7 +10,7 @@ cover it among `tests/engine`, `tests/cache` and `tests/spec`. `--sample N` chec
 sample of N mutants (`--seed` picks it); mutants are run in chunks until the budget is
 spent. Prints killed / survived / other per module, the survival rate, and the surviving
 mutants (`mutmut show NAME` in the work directory prints a diff). Not part of CI: a full run
-takes hours on a small machine. Needs `pip install mutmut` (3.x).
+takes hours on a small machine. Needs the `mutation` extra: `pip install -e ".[mutation]"`.
 """
 
 from __future__ import annotations
