@@ -14,11 +14,11 @@ import yaml
 from llmkit._format import (
     CACHE_KEYS,
     DEFAULT_NAME,
-    FORMAT_VERSION,
     INPUT_TYPES,
     ORIGINS,
     RETRY_KEYS,
     SCALAR_SETTINGS,
+    SPEC_VERSION,
     Ref,
     dotted,
     escape,
@@ -57,7 +57,7 @@ class _Dumper:
 
     def text(self) -> str:
         p = self.p
-        out: dict[str, Any] = {"llmkit": FORMAT_VERSION}
+        out: dict[str, Any] = {"llmkit": SPEC_VERSION}
         if p.name != DEFAULT_NAME or self.written(("name",)):
             out["name"] = self.value(p.name, ("name",))
         if p.description or self.written(("description",)):

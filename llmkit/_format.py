@@ -17,7 +17,7 @@ from llmkit.graph import Pipeline
 from llmkit.resources import ResourceSpec
 from llmkit.secrets import REDACTED
 
-FORMAT_VERSION = 1
+SPEC_VERSION = 1
 DEFAULT_NAME: str = inspect.signature(Pipeline).parameters["name"].default
 TOP_KEYS = ("llmkit", "name", "description", "inputs", "resources", "nodes", "outputs")
 NODE_KEYS = ("type", "params", "inputs")

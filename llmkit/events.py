@@ -27,7 +27,6 @@ class Event:
     size: int = 0
     seconds: float = 0.0
     errors: int = 0
-    cached: int = 0
     data: Any = None
 
 

@@ -13,11 +13,16 @@ trivial work, where a thread hop costs more than the work). Optional input ports
 in `defaults` with the value they take when nothing is wired to them.
 
 Per-node `Settings` (batch size, wait, concurrency, retry, timeout, cache) have class-level
-defaults, can be overridden per instance with `node.configure(...)`, and from YAML.
+defaults (`settings = Settings(max_batch=256)`, or a class attribute named like the setting:
+`max_batch = 256`), merged field by field over the parent class's; they can be overridden per
+instance with `node.configure(...)`, and from YAML. A class that defines neither `run` nor
+`run_batch` is refused at definition, unless declared `class Base(Node, abstract=True)`.
 
 A node's `fingerprint` identifies what it computes: its type, `version`, and params minus
 secrets (params named like `api_key`). Resources among the params (an index, a model client)
 contribute through their `llmkit_fingerprint()`, so a cache misses after an index changes.
+A fingerprint only reads: a resource with work to do before it is read (a corpus ingesting its
+source) defines `llmkit_prepare()`, which a run calls first, in a worker thread.
 """
 
 from __future__ import annotations
@@ -87,6 +92,9 @@ class Settings:
     - cache: whether results are cached (default: on when the node is deterministic);
     - cache_ttl: seconds a cached result lives;
     - inline: run a sync node in the event loop itself, without a worker thread.
+
+    A `Settings(...)` remembers the fields it was given (`explicit()`): a node class's
+    settings override its parent's in exactly those fields, even one given its default value.
     """
 
     max_batch: int = 32
@@ -97,6 +105,71 @@ class Settings:
     cache: bool | None = None
     cache_ttl: float | None = None
     inline: bool = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Settings:
+        self = super().__new__(cls)
+        positional = [f.name for f in dataclasses.fields(cls)][:len(args)]
+        object.__setattr__(self, "_given", frozenset(positional).union(kwargs))
+        return self
+
+    def explicit(self) -> dict[str, Any]:
+        """The fields given to the constructor (`dataclasses.replace` gives all of them)."""
+        return {name: getattr(self, name) for name in self._given}  # type: ignore[attr-defined]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+#: per setting: whether a value is valid, and what a valid value is
+_SETTING_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "max_batch": (lambda v: _is_int(v) and v >= 1, "an integer of at least 1"),
+    "max_wait_ms": (lambda v: _is_number(v) and v >= 0, "a number of at least 0"),
+    "concurrency": (lambda v: v is None or (_is_int(v) and v >= 1),
+                    "an integer of at least 1, or None"),
+    "retry": (lambda v: isinstance(v, Retry), "a Retry"),
+    "timeout": (lambda v: v is None or (_is_number(v) and v > 0), "a number above 0, or None"),
+    "cache": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
+    "cache_ttl": (lambda v: v is None or (_is_number(v) and v > 0), "a number above 0, or None"),
+    "inline": (lambda v: isinstance(v, bool), "True or False"),
+}
+
+
+def _check_settings(owner: str, settings: Mapping[str, Any]) -> None:
+    """Raise a TypeError naming `owner.setting` for an unknown setting or a wrong value."""
+    for name, value in settings.items():
+        if name not in _SETTING_CHECKS:
+            from llmkit.errors import did_you_mean
+
+            raise TypeError(f"unknown node setting '{name}' for {owner}"
+                            f"{did_you_mean(name, _SETTING_CHECKS)}")
+        valid, expected = _SETTING_CHECKS[name]
+        if not valid(value):
+            raise TypeError(f"{owner}.{name} must be {expected}, not {value!r}")
+
+
+def _class_settings(cls: type[Node]) -> Settings:
+    """`cls`'s settings: its parent's, overridden by the fields its body sets, in a
+    `settings = Settings(...)` or as class attributes named like settings (removed from the
+    class, so `settings` is the one place to read them)."""
+    own = cls.__dict__.get("settings")
+    if own is not None and not isinstance(own, Settings):
+        raise TypeError(f"{cls.__name__}.settings must be a Settings, not {own!r}")
+    changes = own.explicit() if own is not None else {}
+    for name in _SETTING_CHECKS:
+        if name in cls.__dict__:
+            if name in changes:
+                raise TypeError(f"{cls.__name__} sets {name} twice, in settings and as a "
+                                "class attribute: keep one")
+            changes[name] = cls.__dict__[name]
+            delattr(cls, name)
+    _check_settings(cls.__name__, changes)
+    inherited = super(cls, cls).settings
+    return dataclasses.replace(inherited, **changes) if changes else inherited
 
 
 def _overrides(cls: type, name: str) -> bool:
@@ -117,6 +190,15 @@ class Node:
     deterministic: bool = True
 
     _params: dict[str, Any]
+
+    def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any) -> None:
+        """Merge the class's settings over its parent's; refuse a class that cannot run
+        (`abstract=True` marks a base class that leaves `run`/`run_batch` to subclasses)."""
+        super().__init_subclass__(**kwargs)
+        cls.settings = _class_settings(cls)
+        if not abstract and not (_overrides(cls, "run") or _overrides(cls, "run_batch")):
+            raise TypeError(f"{cls.__name__} must define run(self, **inputs) or "
+                            "run_batch(self, items)")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Node:
         # Record the constructor's arguments (with defaults applied) as the node's params,
@@ -169,13 +251,8 @@ class Node:
 
     def configure(self, **settings: Any) -> Node:
         """Override scheduler settings on this instance (`max_batch=256`, ...); returns self."""
-        unknown = set(settings) - {f.name for f in dataclasses.fields(Settings)}
-        if unknown:
-            from llmkit.errors import did_you_mean
-
-            name = sorted(unknown)[0]
-            choices = [f.name for f in dataclasses.fields(Settings)]
-            raise TypeError(f"unknown node setting '{name}'{did_you_mean(name, choices)}")
+        # A function node carries its function's __name__; other nodes, their class's.
+        _check_settings(getattr(self, "__name__", type(self).__name__), settings)
         self.settings = dataclasses.replace(self.settings, **settings)
         return self
 

@@ -7,6 +7,7 @@ any number of inputs: a million-line JSONL streams through a fixed number of run
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import (
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 
 from llmkit import portal
 from llmkit.errors import InputError, LlmkitError, NodeError
@@ -31,12 +33,40 @@ from llmkit.graph import Plan
 from llmkit.scheduler import Run, Scheduler
 from llmkit.stats import Profile
 
-__all__ = ["DEFAULT_WINDOW", "Driver", "collect", "events", "input_mismatch", "iterate", "run_sync",
-           "stream"]
+__all__ = ["DEFAULT_WINDOW", "Driver", "collect", "events", "input_mismatch", "iterate",
+           "prepare_resources", "run_sync", "stream"]
 
 DEFAULT_WINDOW = 1024
 OnError = Literal["raise", "return"]
 Result = Any  # the outputs dict, or the run's NodeError / InputError
+
+
+async def prepare_resources(plan: Plan) -> None:
+    """Prepare the resources among the nodes' params that do work before they are read (a
+    corpus ingests what changed in its source: `llmkit_prepare()`), in a worker thread, so
+    that fingerprints only read and the event loop never waits on an ingest. A resource
+    that fails raises a NodeError naming the first node that holds it."""
+    holders: dict[int, tuple[str, Any]] = {}
+    for plan_node in plan.nodes:
+        for value in plan_node.node.params.values():
+            if _preparable(type(value)):
+                holders.setdefault(id(value), (plan_node.name, value))
+    if holders:
+        await anyio.to_thread.run_sync(_prepare, list(holders.values()))
+
+
+@functools.lru_cache(maxsize=256)
+def _preparable(kind: type) -> bool:
+    """Whether values of type `kind` are resources to prepare (cached: runs ask per param)."""
+    return callable(getattr(kind, "llmkit_prepare", None))
+
+
+def _prepare(holders: list[tuple[str, Any]]) -> None:
+    for name, resource in holders:
+        try:
+            resource.llmkit_prepare()
+        except Exception as exc:
+            raise NodeError(name, exc) from exc
 
 
 class Driver:
@@ -46,7 +76,8 @@ class Driver:
                  *, window: int = DEFAULT_WINDOW, ordered: bool = True,
                  on_error: OnError = "raise", cache: Any = None,
                  profile: Profile | None = None, emit: Any = None,
-                 sink: Callable[[int, Result], None] | None = None) -> None:
+                 sink: Callable[[int, Result], None] | None = None,
+                 unprepared: NodeError | None = None) -> None:
         if on_error not in ("raise", "return"):
             raise ValueError(f"on_error must be 'raise' or 'return', not {on_error!r}")
         if window < 1:
@@ -73,6 +104,17 @@ class Driver:
         self._sink = sink
         self._source: Iterator[Any] | None = None
         self._handed = 0  # results given to the consumer by the last `take`
+        self._unprepared = unprepared  # a resource that could not be prepared fails every run
+
+    @classmethod
+    async def start(cls, plan: Plan, inputs: Any, **options: Any) -> Driver:
+        """A driver for `plan` once its resources are prepared (the scheduler it builds reads
+        their fingerprints); when one cannot be, each run fails with its NodeError."""
+        try:
+            await prepare_resources(plan)
+        except NodeError as exc:
+            return cls(plan, inputs, unprepared=exc, **options)
+        return cls(plan, inputs, **options)
 
     # -- producing ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -130,7 +172,7 @@ class Driver:
         index = self._admitted
         self._admitted += 1
         self._in_window += 1
-        problem = self._check(item)
+        problem = self._check(item) or self._unprepared
         if problem is not None:
             self._deliver(index, problem)
         else:
@@ -208,7 +250,7 @@ class Driver:
 async def collect(plan: Plan, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
     """Run every input; results in input order."""
     results: dict[int, Any] = {}
-    driver = Driver(plan, inputs, sink=results.__setitem__, **options)
+    driver = await Driver.start(plan, inputs, sink=results.__setitem__, **options)
     await driver.run()
     driver.raise_error()
     return [results[i] for i in range(len(results))]
@@ -221,7 +263,7 @@ async def stream(plan: Plan, inputs: Any, *, ordered: bool = True,
 
     When the consumer reads to the end, the runs' last cache writes finish before the
     context exits; when it leaves early, the runs still in flight are cancelled."""
-    driver = Driver(plan, inputs, ordered=ordered, **options)
+    driver = await Driver.start(plan, inputs, ordered=ordered, **options)
     finished = False
 
     async def results() -> AsyncIterator[Any]:
@@ -244,7 +286,7 @@ def iterate(plan: Plan, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = 
     """Sync streaming on the background loop, one loop hop per chunk of results."""
 
     async def make() -> Driver:
-        return Driver(plan, inputs, ordered=ordered, **options)
+        return await Driver.start(plan, inputs, ordered=ordered, **options)
 
     driver = portal.call(make)
     future = portal.submit(driver.run)
@@ -263,7 +305,8 @@ async def events(plan: Plan, inputs: dict[str, Any], **options: Any) -> AsyncIte
     """Run once, yielding every event; the last one (`result`) carries the outputs."""
     send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
     outcome: dict[int, Any] = {}
-    driver = Driver(plan, [inputs], emit=send.send_nowait, sink=outcome.__setitem__, **options)
+    driver = await Driver.start(plan, [inputs], emit=send.send_nowait,
+                                sink=outcome.__setitem__, **options)
 
     async def produce() -> None:
         async with send:
@@ -281,11 +324,6 @@ async def events(plan: Plan, inputs: dict[str, Any], **options: Any) -> AsyncIte
 def run_sync(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call an async pipeline method from sync code on the shared background loop."""
     return portal.call(fn, *args, **kwargs)
-
-
-def failed(result: Any) -> bool:
-    """True when a `run_many(on_error="return")` result is a failure."""
-    return isinstance(result, (NodeError, InputError))
 
 
 def input_mismatch(inputs: Collection[str], item: Mapping[str, Any]) -> str | None:

@@ -24,7 +24,6 @@ from llmkit import registry
 from llmkit._format import (
     BOOL,
     CACHE_KEYS,
-    FORMAT_VERSION,
     INPUT_TYPES,
     NODE_KEYS,
     ORIGINS,
@@ -33,6 +32,7 @@ from llmkit._format import (
     RETRY_KEYS,
     SCALAR_SETTINGS,
     SETTING_KEYS,
+    SPEC_VERSION,
     TOP_KEYS,
     VARIABLE,
     Check,
@@ -51,7 +51,7 @@ from llmkit.node import Node, Settings
 from llmkit.resources import ResourceSpec, remember
 from llmkit.secrets import is_secret_name
 
-__all__ = ["FORMAT_VERSION", "MAX_FILE_BYTES", "dump_pipeline", "load_pipeline", "scrub_secrets"]
+__all__ = ["MAX_FILE_BYTES", "SPEC_VERSION", "dump_pipeline", "load_pipeline", "scrub_secrets"]
 
 MAX_FILE_BYTES = 2**20  # 1 MiB: PyYAML reads ~0.4 MB/s, and a file's values are capped anyway
 
@@ -231,14 +231,14 @@ class _Loader:
         data = self.doc.data
         if not isinstance(data, dict):
             raise self.error((), f"a pipeline file is a mapping that starts with 'llmkit: "
-                                 f"{FORMAT_VERSION}', not {_kind(data)}")
+                                 f"{SPEC_VERSION}', not {_kind(data)}")
         if "llmkit" not in data:
             raise self.error((), f"missing the format version: start the file with 'llmkit: "
-                                 f"{FORMAT_VERSION}'")
+                                 f"{SPEC_VERSION}'")
         version = data["llmkit"]
-        if not same(version, FORMAT_VERSION):
+        if not same(version, SPEC_VERSION):
             raise self.error(("llmkit",), f"llmkit: unsupported format version {_kind(version)}"
-                                          f"; this llmkit reads version {FORMAT_VERSION}")
+                                          f"; this llmkit reads version {SPEC_VERSION}")
         data = self.mapping(self.interpolate(data, (), False), (), TOP_KEYS)
         if "nodes" not in data:
             raise self.error((), "missing 'nodes': a pipeline needs a 'nodes' mapping")

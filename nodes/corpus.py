@@ -101,10 +101,12 @@ class Corpus:
     `embedder` (default: the offline hashing embedder) embeds chunks, `embed_batch` at a
     time, retrying a batch up to `retries` times on a RetryableError (a 429 honours its
     Retry-After); queries must be embedded by the same embedder, which is why pipelines share
-    it as a resource. With a `source`, the corpus brings itself in step with it on first use
-    (a search, its length, its fingerprint), so loading or validating a pipeline never embeds
-    anything; `refresh()` checks the source again later, and a damaged index is rebuilt from
-    it. `rebuild=True` ignores the saved index: the next ingest embeds everything again.
+    it as a resource. With a `source`, the corpus brings itself in step with it when prepared
+    (`llmkit_prepare()`: a run does it in a worker thread before its nodes read the corpus; a
+    direct search or `len()` does it too), so loading or validating a pipeline, or taking the
+    fingerprint, never embeds anything; `refresh()` checks the source again later, and a
+    damaged index is rebuilt from it. `rebuild=True` ignores the saved index: the next ingest
+    embeds everything again.
     An existing `path` that is not an llmkit index is refused (IndexPathError), never replaced.
     """
 
@@ -144,17 +146,18 @@ class Corpus:
                 "overlap": self.overlap}
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
-        """Changes whenever the indexed content does: search results are cached on it."""
-        self._ready()
+        """Changes whenever the indexed content does: search results are cached on it. Reads
+        only what is in memory: a run prepares the corpus before taking it."""
         return {"vectors": self.vectors.content_version,
                 "keywords": self.keywords.content_version, **self._settings()}
 
     def __len__(self) -> int:
-        self._ready()
+        self.llmkit_prepare()
         return len(self.vectors)
 
-    def _ready(self) -> None:
-        """On first use, ingest what changed in the source since the index was saved."""
+    def llmkit_prepare(self) -> None:
+        """On first use, ingest what changed in the source since the index was saved (the
+        resource protocol: a run calls it in a worker thread before its nodes read us)."""
         if self._fresh:
             return
         with self._first_use:
@@ -369,14 +372,14 @@ class Corpus:
     def search(self, vectors: np.ndarray, k: int,
                filter: Mapping[str, Any] | None = None) -> list[list[dict[str, Any]]]:
         """Top-k chunks per query vector (one batched product for all of them)."""
-        self._ready()
+        self.llmkit_prepare()
         self._check_usable()
         return self.vectors.search(vectors, k, filter)
 
     def keyword_search(self, queries: Sequence[str], k: int,
                        filter: Mapping[str, Any] | None = None) -> list[list[dict[str, Any]]]:
         """Top-k chunks per query by BM25."""
-        self._ready()
+        self.llmkit_prepare()
         self._check_usable()
         return self.keywords.search(queries, k, filter)
 

@@ -22,7 +22,7 @@ from llmkit.nodes.extractive import ExtractiveGenerator
 from llmkit.registry import register
 
 __all__ = ["Aggregate", "BuildContext", "Embed", "Fuse", "Generate", "Ingest", "KeywordSearch",
-           "LoadFiles", "Search", "Split", "WebSearch"]
+           "LoadFiles", "Search", "Split", "WebSearchNode"]
 
 # Nodes that may call a server retry what the server says is worth retrying (429, 5xx,
 # timeouts, resets: `RetryableError`); offline components never raise it.
@@ -227,7 +227,7 @@ class Generate(Node):
 
 
 @register("web_search")
-class WebSearch(Node):
+class WebSearchNode(Node):
     """Web results for the query from a SearxNG-style JSON API, shaped like search hits."""
 
     inputs = {"query": str}

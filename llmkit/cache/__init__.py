@@ -13,7 +13,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from llmkit.cache.codec import CodecError, decode, encode, register_dataclass
-from llmkit.cache.keys import FORMAT_VERSION, UnhashableError, hash_value, item_key
+from llmkit.cache.keys import KEY_FORMAT_VERSION, UnhashableError, hash_value, item_key
 from llmkit.cache.stores.base import CacheEntry, CacheStore, StoreUsage, redact_url
 from llmkit.cache.stores.memory import MemoryCache
 from llmkit.cache.stores.sqlite import SQLiteCache
@@ -22,7 +22,7 @@ from llmkit.errors import CacheError, did_you_mean
 
 __all__ = [
     "DEFAULT_PATH",
-    "FORMAT_VERSION",
+    "KEY_FORMAT_VERSION",
     "CacheEntry",
     "CacheError",
     "CacheStore",

@@ -36,9 +36,9 @@ import numpy as np
 from llmkit.errors import LlmkitError
 from llmkit.secrets import without_secrets
 
-__all__ = ["FORMAT_VERSION", "UnhashableError", "hash_function", "hash_value", "item_key"]
+__all__ = ["KEY_FORMAT_VERSION", "UnhashableError", "hash_function", "hash_value", "item_key"]
 
-FORMAT_VERSION = 1
+KEY_FORMAT_VERSION = 1
 """Bump to invalidate every cache key (when the encoding or the key layout changes)."""
 
 _DIGEST = 16
@@ -74,7 +74,7 @@ def item_key(fingerprint: bytes, input_hashes: Mapping[str, bytes]) -> bytes:
     """The 16-byte key of one item at one node: format version, node fingerprint, and the
     (port name, value hash) pairs sorted by port."""
     h = blake2b(digest_size=_DIGEST, person=_ITEM_PERSON)
-    h.update(_HEAD(b"v", FORMAT_VERSION))
+    h.update(_HEAD(b"v", KEY_FORMAT_VERSION))
     h.update(_HEAD(b"n", len(fingerprint)))
     h.update(fingerprint)
     h.update(_HEAD(b"p", len(input_hashes)))

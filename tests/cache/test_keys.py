@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 
 from llmkit.cache import keys
 from llmkit.cache.codec import CodecError, decode, encode, register_dataclass
-from llmkit.cache.keys import FORMAT_VERSION, UnhashableError, hash_value, item_key
+from llmkit.cache.keys import KEY_FORMAT_VERSION, UnhashableError, hash_value, item_key
 from llmkit.errors import LlmkitError
 
 
@@ -258,7 +258,7 @@ def test_item_key_changes_with_fingerprint_input_hash_or_port(fingerprint, input
 
 def test_item_key_changes_with_the_format_version(monkeypatch):
     before = item_key(FP, INPUTS)
-    monkeypatch.setattr(keys, "FORMAT_VERSION", FORMAT_VERSION + 1)
+    monkeypatch.setattr(keys, "KEY_FORMAT_VERSION", KEY_FORMAT_VERSION + 1)
     assert item_key(FP, INPUTS) != before
 
 
@@ -370,12 +370,12 @@ def test_encode_is_safe_from_many_threads():
 
 
 def test_keys_are_stable_across_releases_unless_format_version_changes():
-    # Caches on disk outlive a release: an encoding change that keeps FORMAT_VERSION would
-    # silently mix old and new entries. Change these digests only with FORMAT_VERSION.
+    # Caches on disk outlive a release: an encoding change that keeps KEY_FORMAT_VERSION would
+    # silently mix old and new entries. Change these digests only with KEY_FORMAT_VERSION.
     value = {"s": "é", "b": b"x", "i": [1, -(2**70), 2.5, 1j, True, None], "t": (1,),
              "set": {3, 1}, "a": np.arange(3, dtype="<i4"), "n": np.float32(1.5),
              "h": Hit("d", 0.5), 7: "int key"}
-    assert FORMAT_VERSION == 1
+    assert KEY_FORMAT_VERSION == 1
     assert hash_value(value).hex() == "e8f01baee3cfdde556903210ffc3c311"
     assert item_key(FP, INPUTS).hex() == "9051130888c532164693e84a6cb9fa83"
 
