@@ -8,9 +8,9 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from llmkit._format import parameters
-from llmkit.graph import Pipeline
+from llmkit.core.pipeline import Pipeline
 from llmkit.secrets import REDACTED, is_secret_name
+from llmkit.spec.format import parameters
 
 __all__ = ["dot", "mermaid", "node_types"]
 
@@ -78,8 +78,7 @@ def dot(p: Pipeline) -> str:
 
 def node_types() -> str:
     """Every registered node type (ports, params) and resource type (params)."""
-    from llmkit import registry
-
+    from llmkit.core import registry
     lines = []
     for name, cls in registry.available().items():
         lines += [*_heading(name, cls),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from llmkit.core.node import Node
 from llmkit.errors import (
     CycleError,
     DuplicateNodeError,
@@ -25,13 +26,12 @@ from llmkit.errors import (
     UnwiredInputError,
     did_you_mean,
 )
-from llmkit.node import Node
 
 if TYPE_CHECKING:
     import os
 
     from llmkit.cache.stores.base import CacheStore
-    from llmkit.events import Event
+    from llmkit.core.events import Event
 
 __all__ = ["Pipeline", "Plan", "PlanNode"]
 
@@ -234,8 +234,7 @@ class Pipeline:
     def run(self, inputs: Mapping[str, Any] | None = None, /, *,
             cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
         """Run once and return the outputs; raises `NodeError` when a node fails."""
-        from llmkit import runner
-
+        from llmkit.core import runner
         return runner.run_sync(self.arun, _one(inputs, kwargs), cache=cache)
 
     async def arun(self, inputs: Mapping[str, Any] | None = None, /, *,
@@ -251,30 +250,26 @@ class Pipeline:
         `NodeError`), `cache=` a cache store, `window=` runs in flight (default 1024),
         `profile=` a `Profile` to fill with per-node statistics.
         """
-        from llmkit import runner
-
+        from llmkit.core import runner
         return runner.run_sync(self.arun_many, inputs, **options)
 
     async def arun_many(self, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
         """Async `run_many`."""
-        from llmkit import runner
-
+        from llmkit.core import runner
         return await runner.collect(self.validate(), inputs, **options)
 
     def iter_many(self, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = True,
                   **options: Any) -> Iterator[Any]:
         """Stream results of many runs with flat memory: in input order, or as completed
         (`ordered=False`, yielding `(index, result)` pairs)."""
-        from llmkit import runner
-
+        from llmkit.core import runner
         return runner.iterate(self.validate(), inputs, ordered=ordered, **options)
 
     @asynccontextmanager
     async def astream_many(self, inputs: Iterable[Mapping[str, Any]] | Any, *,
                            ordered: bool = True, **options: Any) -> AsyncIterator[Any]:
         """`async with p.astream_many(inputs) as results: async for r in results: ...`"""
-        from llmkit import runner
-
+        from llmkit.core import runner
         async with runner.stream(self.validate(), inputs, ordered=ordered,
                                  **options) as results:
             yield results
@@ -283,8 +278,7 @@ class Pipeline:
                       cache: CacheStore | None = None, **kwargs: Any) -> AsyncIterator[Event]:
         """Run once, yielding events as they happen (node started/finished, tokens); the last
         event (`kind="result"`) carries the outputs."""
-        from llmkit import runner
-
+        from llmkit.core import runner
         async for event in runner.events(self.validate(), _one(inputs, kwargs), cache=cache):
             yield event
 

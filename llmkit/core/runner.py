@@ -24,12 +24,12 @@ from typing import Any, Literal
 import anyio
 import anyio.lowlevel
 
-from llmkit import portal
+from llmkit.core import background
+from llmkit.core.events import Event
+from llmkit.core.pipeline import Plan
+from llmkit.core.scheduler import Run, Scheduler
+from llmkit.core.stats import Profile
 from llmkit.errors import InputError, LlmkitError, NodeError
-from llmkit.events import Event
-from llmkit.graph import Plan
-from llmkit.scheduler import Run, Scheduler
-from llmkit.stats import Profile
 
 __all__ = ["DEFAULT_WINDOW", "Driver", "collect", "events", "input_mismatch", "iterate", "run_sync",
            "stream"]
@@ -246,10 +246,10 @@ def iterate(plan: Plan, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = 
     async def make() -> Driver:
         return Driver(plan, inputs, ordered=ordered, **options)
 
-    driver = portal.call(make)
-    future = portal.submit(driver.run)
+    driver = background.call(make)
+    future = background.submit(driver.run)
     try:
-        while (chunk := portal.call(driver.take)) is not None:
+        while (chunk := background.call(driver.take)) is not None:
             for index, result in chunk:
                 yield result if ordered else (index, result)
     except BaseException:  # the consumer stopped early or Ctrl-C: stop the runs in flight
@@ -280,7 +280,7 @@ async def events(plan: Plan, inputs: dict[str, Any], **options: Any) -> AsyncIte
 
 def run_sync(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call an async pipeline method from sync code on the shared background loop."""
-    return portal.call(fn, *args, **kwargs)
+    return background.call(fn, *args, **kwargs)
 
 
 def failed(result: Any) -> bool:

@@ -11,7 +11,11 @@ from typing import Any
 
 import yaml
 
-from llmkit._format import (
+from llmkit.core.node import FunctionNode, Node
+from llmkit.core.pipeline import Pipeline
+from llmkit.errors import PipelineError
+from llmkit.secrets import REDACTED, is_secret_name
+from llmkit.spec.format import (
     CACHE_KEYS,
     DEFAULT_NAME,
     FORMAT_VERSION,
@@ -25,12 +29,8 @@ from llmkit._format import (
     parameters,
     same,
 )
-from llmkit._yaml import Path
-from llmkit.errors import PipelineError
-from llmkit.graph import Pipeline
-from llmkit.node import FunctionNode, Node
-from llmkit.resources import ResourceSpec, spec_of
-from llmkit.secrets import REDACTED, is_secret_name
+from llmkit.spec.resources import ResourceSpec, spec_of
+from llmkit.spec.yaml import Path
 
 __all__ = ["dump"]
 
@@ -159,7 +159,7 @@ class _Dumper:
             return f"${self.resource_name(spec)}"
         raise PipelineError(
             f"{dotted(path)}: a {type(value).__name__} has no YAML form; build it with "
-            "llmkit.resources.resource(...) so that it is declared under resources:")
+            "llmkit.spec.resource(...) so that it is declared under resources:")
 
     def resource_name(self, spec: ResourceSpec, name: str | None = None) -> str:
         """The name `spec` is written under, writing its entry the first time."""

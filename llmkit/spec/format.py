@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from llmkit._yaml import Doc, Path
-from llmkit.graph import Pipeline
-from llmkit.resources import ResourceSpec
+from llmkit.core.pipeline import Pipeline
 from llmkit.secrets import REDACTED
+from llmkit.spec.resources import ResourceSpec
+from llmkit.spec.yaml import Doc, Path
 
 FORMAT_VERSION = 1
 DEFAULT_NAME: str = inspect.signature(Pipeline).parameters["name"].default

@@ -20,8 +20,12 @@ from typing import Any
 
 import yaml
 
-from llmkit import registry
-from llmkit._format import (
+from llmkit.core import registry
+from llmkit.core.node import Node, Settings
+from llmkit.core.pipeline import Pipeline
+from llmkit.errors import CycleError, PipelineError, SpecError, did_you_mean
+from llmkit.secrets import is_secret_name
+from llmkit.spec.format import (
     BOOL,
     CACHE_KEYS,
     FORMAT_VERSION,
@@ -44,12 +48,8 @@ from llmkit._format import (
     same,
     scrub,
 )
-from llmkit._yaml import Doc, Path, ScalarError, parse, plain_scalar
-from llmkit.errors import CycleError, PipelineError, SpecError, did_you_mean
-from llmkit.graph import Pipeline
-from llmkit.node import Node, Settings
-from llmkit.resources import ResourceSpec, remember
-from llmkit.secrets import is_secret_name
+from llmkit.spec.resources import ResourceSpec, remember
+from llmkit.spec.yaml import Doc, Path, ScalarError, parse, plain_scalar
 
 __all__ = ["FORMAT_VERSION", "MAX_FILE_BYTES", "dump_pipeline", "load_pipeline", "scrub_secrets"]
 
@@ -78,7 +78,7 @@ def load_pipeline(path_or_text: str | bytes | os.PathLike[str], *, allow_import:
 def dump_pipeline(p: Pipeline) -> str:
     """The pipeline as YAML: what a person would write (params and settings that differ from
     their defaults), with `${VAR}` references as loaded and other secrets as `***`."""
-    from llmkit._dump import dump
+    from llmkit.spec.dump import dump
 
     return dump(p)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmkit import registry
+from llmkit.core import registry
 
 __all__ = ["ResourceSpec", "remember", "resource", "spec_of"]
 

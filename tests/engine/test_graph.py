@@ -2,6 +2,8 @@
 
 import pytest
 
+from llmkit.core.node import node
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import (
     CycleError,
     DuplicateNodeError,
@@ -11,8 +13,6 @@ from llmkit.errors import (
     UnknownPortError,
     UnwiredInputError,
 )
-from llmkit.graph import Pipeline
-from llmkit.node import node
 
 
 @node(outputs="y")

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 import yaml
 
-from llmkit import registry
-from llmkit._format import parameters
+from llmkit.core import registry
+from llmkit.core.node import Node, Retry, node
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import PipelineError
-from llmkit.graph import Pipeline
-from llmkit.node import Node, Retry, node
-from llmkit.resources import resource, spec_of
 from llmkit.spec import dump_pipeline, load_pipeline
+from llmkit.spec.format import parameters
+from llmkit.spec.resources import resource, spec_of
 from tests.fixtures.nodes import Fail, Lookup, Table
 
 REPO = Path(__file__).parents[2]
@@ -170,7 +170,7 @@ def test_what_yaml_cannot_express_is_refused():
     with pytest.raises(PipelineError, match=r"node 'd' is made from a function"):
         Pipeline(inputs=["x"]).add("d", double, x="x").to_yaml()
     with pytest.raises(PipelineError, match=r"nodes\.l\.params\.table: a Table has no YAML "
-                                            r"form; build it with llmkit.resources.resource"):
+                                            r"form; build it with llmkit.spec.resource"):
         Pipeline(inputs=["k"]).add("l", Lookup(Table()), key="k").to_yaml()
 
     class Custom(Node):

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmkit import registry
+from llmkit.core import registry
 from llmkit.errors import LlmkitError
 from llmkit.spec import load_pipeline
 

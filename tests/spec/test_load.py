@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from llmkit.core.node import Retry
+from llmkit.core.pipeline import Pipeline
+from llmkit.core.registry import register_resource
 from llmkit.errors import (
     CycleError,
     PipelineError,
@@ -15,9 +18,6 @@ from llmkit.errors import (
     UnknownPortError,
     UnwiredInputError,
 )
-from llmkit.graph import Pipeline
-from llmkit.node import Retry
-from llmkit.registry import register_resource
 from llmkit.spec import MAX_FILE_BYTES, load_pipeline, scrub_secrets
 from tests.fixtures.nodes import Lookup, Table
 
@@ -101,7 +101,7 @@ def test_a_variable_whose_value_its_type_cannot_hold_is_a_located_error(value, p
 def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
     big = tmp_path / "big.yaml"
     big.write_text("llmkit: 1\n" + "#" * MAX_FILE_BYTES)
-    monkeypatch.setattr("llmkit.spec.parse", lambda *_: pytest.fail("parsed"))
+    monkeypatch.setattr("llmkit.spec.load.parse", lambda *_: pytest.fail("parsed"))
     with pytest.raises(SpecError, match=rf"^{re.escape(str(big))}: the file is larger than 1 "
                                         "MiB, the limit for a pipeline file"):
         load_pipeline(big)

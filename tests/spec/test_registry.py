@@ -2,9 +2,9 @@
 
 import pytest
 
-from llmkit import registry
+from llmkit.core import registry
 from llmkit.errors import PipelineError
-from llmkit.resources import ResourceSpec, remember, resource, spec_of
+from llmkit.spec.resources import ResourceSpec, remember, resource, spec_of
 from tests.fixtures.nodes import Table
 
 
