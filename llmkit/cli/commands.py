@@ -292,7 +292,7 @@ async def _stream_one(p: Pipeline, inputs: dict[str, Any], options: dict[str, An
 
     `runner.events` is what `Pipeline.astream` wraps; called directly, it takes the run
     options (`profile`, `cache`) and returns a failure instead of raising it."""
-    from llmkit.core.pipeline import INPUT
+    from llmkit.core.plan import INPUT
     from llmkit.core.runner import events
 
     plan = p.validate()

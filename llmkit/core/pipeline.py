@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from llmkit.core.node import Node
+from llmkit.core.plan import INPUT, Plan, PlanNode
 from llmkit.errors import (
     CycleError,
     DuplicateNodeError,
@@ -33,36 +33,9 @@ if TYPE_CHECKING:
     from llmkit.cache.stores.base import CacheStore
     from llmkit.core.events import Event
 
-__all__ = ["Pipeline", "Plan", "PlanNode"]
+__all__ = ["Pipeline"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-INPUT = -1  # source index of a pipeline input
-
-
-@dataclass(frozen=True)
-class PlanNode:
-    """A node as the scheduler sees it: where each input comes from, who comes next."""
-
-    index: int
-    name: str
-    node: Node
-    #: (input port, source node index or INPUT, source port or pipeline input name)
-    sources: tuple[tuple[str, int, str], ...]
-    defaults: Mapping[str, Any]
-    successors: tuple[int, ...]
-    n_upstream: int
-    #: output ports that downstream nodes or pipeline outputs read
-    needed: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A validated pipeline in topological order."""
-
-    name: str
-    inputs: tuple[str, ...]
-    nodes: tuple[PlanNode, ...]
-    outputs: tuple[tuple[str, int, str], ...]  # (output name, source index or INPUT, port)
 
 
 def _check_name(kind: str, name: str) -> None:

@@ -26,7 +26,7 @@ import anyio.lowlevel
 
 from llmkit.core import background
 from llmkit.core.events import Event
-from llmkit.core.pipeline import Plan
+from llmkit.core.plan import Plan
 from llmkit.core.scheduler import Run, Scheduler
 from llmkit.core.stats import Profile
 from llmkit.errors import InputError, LlmkitError, NodeError

@@ -49,7 +49,7 @@ from llmkit.cache.keys import item_key
 from llmkit.core.calls import CallRunner, Outcome
 from llmkit.core.events import Event, TokenSink, _token_sink
 from llmkit.core.memo import MISS, NodeMemo, output_hash, value_hash
-from llmkit.core.pipeline import INPUT, Plan, PlanNode
+from llmkit.core.plan import INPUT, Plan, PlanNode
 from llmkit.core.stats import Profile
 from llmkit.errors import NodeError
 
