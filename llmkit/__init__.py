@@ -34,6 +34,7 @@ _EXPORTS = {
     "SpecError": "llmkit.errors",
     "TieredCache": "llmkit.cache",
     "WebSearch": "llmkit.web",
+    "dump_pipeline": "llmkit.spec",
     "load_pipeline": "llmkit.spec",
     "node": "llmkit.core.node",
     "open_cache": "llmkit.cache",
@@ -63,6 +64,7 @@ __all__ = [
     "SpecError",
     "TieredCache",
     "WebSearch",
+    "dump_pipeline",
     "load_pipeline",
     "node",
     "open_cache",
@@ -103,5 +105,5 @@ if TYPE_CHECKING:
         SpecError,
     )
     from llmkit.rag import RAGChain
-    from llmkit.spec import load_pipeline
+    from llmkit.spec import dump_pipeline, load_pipeline
     from llmkit.web import WebSearch

@@ -175,6 +175,7 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """`await fn(...)` on the background loop. On Ctrl-C, cancel it and wait until it has
     unwound (files and the cache are then closed cleanly), then re-raise."""
     from llmkit.core import background
+
     finished = threading.Event()
 
     async def call() -> Any:

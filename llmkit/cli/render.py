@@ -79,6 +79,7 @@ def dot(p: Pipeline) -> str:
 def node_types() -> str:
     """Every registered node type (ports, params) and resource type (params)."""
     from llmkit.core import registry
+
     lines = []
     for name, cls in registry.available().items():
         lines += [*_heading(name, cls),

@@ -28,8 +28,6 @@ from llmkit.errors import (
 )
 
 if TYPE_CHECKING:
-    import os
-
     from llmkit.cache.stores.base import CacheStore
     from llmkit.core.events import Event
 
@@ -208,6 +206,7 @@ class Pipeline:
             cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
         """Run once and return the outputs; raises `NodeError` when a node fails."""
         from llmkit.core import runner
+
         return runner.run_sync(self.arun, _one(inputs, kwargs), cache=cache)
 
     async def arun(self, inputs: Mapping[str, Any] | None = None, /, *,
@@ -224,11 +223,13 @@ class Pipeline:
         `profile=` a `Profile` to fill with per-node statistics.
         """
         from llmkit.core import runner
+
         return runner.run_sync(self.arun_many, inputs, **options)
 
     async def arun_many(self, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
         """Async `run_many`."""
         from llmkit.core import runner
+
         return await runner.collect(self.validate(), inputs, **options)
 
     def iter_many(self, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = True,
@@ -236,6 +237,7 @@ class Pipeline:
         """Stream results of many runs with flat memory: in input order, or as completed
         (`ordered=False`, yielding `(index, result)` pairs)."""
         from llmkit.core import runner
+
         return runner.iterate(self.validate(), inputs, ordered=ordered, **options)
 
     @asynccontextmanager
@@ -243,6 +245,7 @@ class Pipeline:
                            ordered: bool = True, **options: Any) -> AsyncIterator[Any]:
         """`async with p.astream_many(inputs) as results: async for r in results: ...`"""
         from llmkit.core import runner
+
         async with runner.stream(self.validate(), inputs, ordered=ordered,
                                  **options) as results:
             yield results
@@ -252,25 +255,12 @@ class Pipeline:
         """Run once, yielding events as they happen (node started/finished, tokens); the last
         event (`kind="result"`) carries the outputs."""
         from llmkit.core import runner
+
         async for event in runner.events(self.validate(), _one(inputs, kwargs), cache=cache):
             yield event
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"
-
-    # -- YAML (llmkit.spec) -----------------------------------------------------------------
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str], allow_import: bool = False) -> Pipeline:
-        """Load a pipeline file (see docs/yaml.md); `allow_import` permits `module:Class`."""
-        from llmkit.spec import load_pipeline
-
-        return load_pipeline(path, allow_import=allow_import)
-
-    def to_yaml(self) -> str:
-        """This pipeline as a pipeline file (secrets as `${VAR}` or `***`)."""
-        from llmkit.spec import dump_pipeline
-
-        return dump_pipeline(self)
 
 
 def _one(inputs: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:

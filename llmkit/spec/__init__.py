@@ -4,13 +4,8 @@ resolves type names, so it is what loads the node library (`lookup`); docs/yaml.
 reference for the format.
 """
 
-from llmkit.spec.load import (
-    FORMAT_VERSION,
-    MAX_FILE_BYTES,
-    dump_pipeline,
-    load_pipeline,
-    scrub_secrets,
-)
+from llmkit.spec.dump import dump_pipeline
+from llmkit.spec.load import FORMAT_VERSION, MAX_FILE_BYTES, load_pipeline, scrub_secrets
 from llmkit.spec.resources import resource
 
 __all__ = [

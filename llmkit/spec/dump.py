@@ -32,11 +32,12 @@ from llmkit.spec.format import (
 from llmkit.spec.resources import ResourceSpec, spec_of
 from llmkit.spec.yaml import Path
 
-__all__ = ["dump"]
+__all__ = ["dump_pipeline"]
 
 
-def dump(p: Pipeline) -> str:
-    """`p` as the text of a pipeline file."""
+def dump_pipeline(p: Pipeline) -> str:
+    """The pipeline as YAML: what a person would write (params and settings that differ from
+    their defaults), with `${VAR}` references as loaded and other secrets as `***`."""
     return _Dumper(p).text()
 
 

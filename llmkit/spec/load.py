@@ -1,4 +1,4 @@
-"""Pipeline files: `load_pipeline` reads YAML into a `Pipeline`, `dump_pipeline` writes one.
+"""Pipeline files: `load_pipeline` reads YAML into a `Pipeline` (`dump.dump_pipeline` writes one).
 
 Loading is safe: plain data only (no tags, no imports unless allowed), every error a
 `PipelineError` whose message starts with `file:line:column:` and names the key at fault.
@@ -51,7 +51,7 @@ from llmkit.spec.format import (
 from llmkit.spec.resources import ResourceSpec, remember
 from llmkit.spec.yaml import Doc, Path, ScalarError, parse, plain_scalar
 
-__all__ = ["FORMAT_VERSION", "MAX_FILE_BYTES", "dump_pipeline", "load_pipeline", "scrub_secrets"]
+__all__ = ["FORMAT_VERSION", "MAX_FILE_BYTES", "load_pipeline", "scrub_secrets"]
 
 MAX_FILE_BYTES = 2**20  # 1 MiB: PyYAML reads ~0.4 MB/s, and a file's values are capped anyway
 
@@ -73,14 +73,6 @@ def load_pipeline(path_or_text: str | bytes | os.PathLike[str], *, allow_import:
                         "a pipeline file (keep large data such as documents or examples in "
                         "files that a node reads)", file=file)
     return _Loader(parse(text, file), allow_import=allow_import, env=env).pipeline()
-
-
-def dump_pipeline(p: Pipeline) -> str:
-    """The pipeline as YAML: what a person would write (params and settings that differ from
-    their defaults), with `${VAR}` references as loaded and other secrets as `***`."""
-    from llmkit.spec.dump import dump
-
-    return dump(p)
 
 
 def scrub_secrets(p: Pipeline, text: str) -> str:
