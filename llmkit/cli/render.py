@@ -78,15 +78,15 @@ def dot(p: Pipeline) -> str:
 
 def node_types() -> str:
     """Every registered node type (ports, params) and resource type (params)."""
-    from llmkit.core import registry
+    from llmkit.spec.catalog import available, available_resources
 
     lines = []
-    for name, cls in registry.available().items():
+    for name, cls in available().items():
         lines += [*_heading(name, cls),
                   f"  inputs:  {_ports(cls, 'inputs')}",
                   f"  outputs: {_ports(cls, 'outputs')}",
                   f"  params:  {_params(cls)}"]
-    resources = registry.available_resources()
+    resources = available_resources()
     if resources:
         lines.append("\nresource types (declare under resources:, use as $name):")
         for name, factory in resources.items():

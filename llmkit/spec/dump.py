@@ -15,6 +15,7 @@ from llmkit.core.node import FunctionNode, Node
 from llmkit.core.pipeline import Pipeline
 from llmkit.errors import PipelineError
 from llmkit.secrets import REDACTED, is_secret_name
+from llmkit.spec.catalog import load_library
 from llmkit.spec.format import (
     CACHE_KEYS,
     DEFAULT_NAME,
@@ -38,6 +39,7 @@ __all__ = ["dump_pipeline"]
 def dump_pipeline(p: Pipeline) -> str:
     """The pipeline as YAML: what a person would write (params and settings that differ from
     their defaults), with `${VAR}` references as loaded and other secrets as `***`."""
+    load_library()  # node types an entry point registers are written by their short names
     return _Dumper(p).text()
 
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import yaml
 
-from llmkit.core import registry
 from llmkit.core.node import Node, Settings
 from llmkit.core.pipeline import Pipeline
 from llmkit.errors import CycleError, PipelineError, SpecError, did_you_mean
 from llmkit.secrets import is_secret_name
+from llmkit.spec.catalog import lookup, lookup_resource
 from llmkit.spec.format import (
     BOOL,
     CACHE_KEYS,
@@ -129,7 +129,7 @@ class _Loader:
         return error
 
     def relocate(self, exc: PipelineError, path: Path, *, key: bool = False) -> PipelineError:
-        """`exc` (raised by the graph or registry) located at `path`, same class."""
+        """`exc` (raised by the graph or the catalog) located at `path`, same class."""
         return self.error(path, str(exc), key=key, cls=type(exc))
 
     def expect(self, value: Any, path: Path, kind: type | tuple[type, ...], what: str) -> Any:
@@ -351,7 +351,7 @@ class _Loader:
         self.building.append(name)
         spec = self.declared[name]
         try:
-            factory = registry.lookup_resource(spec.type, allow_import=self.allow_import)
+            factory = lookup_resource(spec.type, allow_import=self.allow_import)
         except PipelineError as exc:
             raise self.relocate(exc, (*path, "type")) from None
         params = self.resolve(dict(spec.params), path)
@@ -394,7 +394,7 @@ class _Loader:
                              key=True)
         type_name = self.expect(spec["type"], (*path, "type"), str, "a node type name")
         try:
-            cls = registry.lookup(type_name, allow_import=self.allow_import)
+            cls = lookup(type_name, allow_import=self.allow_import)
         except PipelineError as exc:
             raise self.relocate(exc, (*path, "type")) from None
         params = self.resolve(self.mapping(spec.get("params", {}), (*path, "params")),

@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmkit.core import registry
+from llmkit.spec.catalog import lookup_resource
 
 __all__ = ["ResourceSpec", "remember", "resource", "spec_of"]
 
 
 @dataclass(frozen=True)
 class ResourceSpec:
-    """How a resource is built: `registry.lookup_resource(type)(**params)`, known as `name`."""
+    """How a resource is built: `lookup_resource(type)(**params)`, known as `name`."""
 
     name: str
     type: str
@@ -38,7 +38,7 @@ def resource(type: str, /, *, name: str | None = None, allow_import: bool = Fals
              **params: Any) -> Any:
     """Build a resource of a registered `type` for a Python-built pipeline, so that
     `dump_pipeline` declares it under `resources:` (as `name`, default the type name)."""
-    factory = registry.lookup_resource(type, allow_import=allow_import)
+    factory = lookup_resource(type, allow_import=allow_import)
     obj = factory(**params)
     remember(obj, ResourceSpec(name or type.rpartition(":")[2], type, params))
     return obj

@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 import yaml
 
-from llmkit.core import registry
 from llmkit.core.node import Node, Retry, node
 from llmkit.core.pipeline import Pipeline
 from llmkit.errors import PipelineError
-from llmkit.spec import dump_pipeline, load_pipeline
+from llmkit.spec import catalog, dump_pipeline, load_pipeline
 from llmkit.spec.format import parameters
 from llmkit.spec.resources import resource, spec_of
 from tests.fixtures.nodes import Fail, Lookup, Table
@@ -62,12 +61,12 @@ def test_a_written_file_dumps_to_the_same_data_and_reloads_equivalent(path):
 
 
 def _registered() -> list[str]:
-    return list(registry.available())
+    return list(catalog.available())
 
 
 @pytest.mark.parametrize("type_name", _registered())
 def test_every_registered_node_type_round_trips(type_name):
-    cls = registry.available()[type_name]
+    cls = catalog.available()[type_name]
     params = REQUIRED_PARAMS.get(type_name, {})
     known = parameters(cls)
     missing = [p.name for p in (known[0] if known else [])
@@ -88,7 +87,7 @@ def test_every_registered_node_type_round_trips(type_name):
 
 def test_python_built_pipeline_writes_what_a_person_would():
     p = Pipeline(inputs={"question": str}).add(
-        "ask", registry.lookup("prompt")("Q: {question}").configure(max_batch=8),
+        "ask", catalog.lookup("prompt")("Q: {question}").configure(max_batch=8),
         question="question")
     assert yaml.safe_load(dump_pipeline(p)) == {
         "llmkit": 1,
@@ -99,7 +98,7 @@ def test_python_built_pipeline_writes_what_a_person_would():
 
 
 def test_multiline_text_is_written_as_a_block():
-    p = Pipeline(inputs=["a"]).add("t", registry.lookup("prompt")("line {a}\nline 2\n"), a="a")
+    p = Pipeline(inputs=["a"]).add("t", catalog.lookup("prompt")("line {a}\nline 2\n"), a="a")
     assert "template: |\n" in dump_pipeline(p)
 
 

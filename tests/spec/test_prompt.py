@@ -5,8 +5,8 @@ import string
 import pytest
 
 from llmkit.core.pipeline import Pipeline
-from llmkit.core.registry import lookup
 from llmkit.nodes.prompt import Prompt
+from llmkit.spec.catalog import lookup
 
 
 def test_prompt_is_registered_and_inline():
