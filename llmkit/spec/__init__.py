@@ -1,7 +1,7 @@
-"""Pipeline files: YAML read into a `Pipeline` (`load`), written back (`dump`), their
-format's keys (`format`), located parsing (`yaml`), and resources (`resources`). The spec
-resolves type names, so it is what loads the node library (`lookup`); docs/yaml.md is the
-reference for the format.
+"""Pipeline files: YAML read into a `Pipeline` (`load`) and written back (`dump`), the
+format's keys (`format`), located parsing (`yaml`), resources (`resources`), and the type
+names a file may use (`catalog`, the one place that loads the node library). docs/yaml.md
+is the reference for the format.
 """
 
 from llmkit.spec.dump import dump_pipeline

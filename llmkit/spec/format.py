@@ -1,4 +1,4 @@
-"""What a pipeline file may hold, shared by the reader (`spec`) and the writer (`_dump`):
+"""What a pipeline file may hold, shared by the reader (`load`) and the writer (`dump`):
 its keys, the one mapping of node settings keys to `Settings`, the reference syntax, and
 what a loaded pipeline remembers about its file so that it can be written back as it was.
 """
