@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmkit.core.scheduler import ASYNC_CONCURRENCY
 from llmkit.nodes.openai import OpenAIChat, OpenAIEmbedder
 from llmkit.rag import RAGChain
-from llmkit.scheduler import ASYNC_CONCURRENCY
 
 TOPICS = ("glaciers", "tides", "volcanoes", "bees", "comets", "rivers", "deserts", "coral")
 

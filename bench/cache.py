@@ -24,8 +24,8 @@ import anyio
 import numpy as np
 
 from llmkit.cache import MemoryCache, SQLiteCache, TieredCache
-from llmkit.graph import Pipeline
-from llmkit.node import Node, node
+from llmkit.core.node import Node, node
+from llmkit.core.pipeline import Pipeline
 
 
 class FakeLLM(Node):

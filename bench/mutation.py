@@ -4,8 +4,8 @@
                              [--workdir DIR] [--modules llmkit/x.py ...] [--tests tests/x ...]
 
 Copies the project into a work directory (the working tree is never touched, so it may run
-while others edit it), mutates `llmkit/scheduler.py`, `llmkit/memo.py`,
-`llmkit/cache/keys.py` and `llmkit/spec.py`, and runs each mutant against the tests that
+while others edit it), mutates `llmkit/core/scheduler.py`, `llmkit/core/memo.py`,
+`llmkit/cache/keys.py` and `llmkit/spec/load.py`, and runs each mutant against the tests that
 cover it among `tests/engine`, `tests/cache` and `tests/spec`. `--sample N` checks a random
 sample of N mutants (`--seed` picks it); mutants are run in chunks until the budget is
 spent. Prints killed / survived / other per module, the survival rate, and the surviving
@@ -27,7 +27,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["llmkit/scheduler.py", "llmkit/memo.py", "llmkit/cache/keys.py", "llmkit/spec.py"]
+MODULES = ["llmkit/core/scheduler.py", "llmkit/core/memo.py", "llmkit/cache/keys.py",
+           "llmkit/spec/load.py"]
 TESTS = ["tests/engine", "tests/cache", "tests/spec"]
 # Fails under mutmut's trampolines whatever the mutant (a numpy str scalar through a
 # trampolined singledispatch): it would mark every keys.py mutant as killed.

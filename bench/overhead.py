@@ -24,8 +24,8 @@ if __package__ in (None, ""):
 
 import anyio
 
-from llmkit.graph import Pipeline
-from llmkit.node import Node, node
+from llmkit.core.node import Node, node
+from llmkit.core.pipeline import Pipeline
 
 NODES = 4
 

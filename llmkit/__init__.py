@@ -15,36 +15,32 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "BackendError": "llmkit.errors",
     "CacheError": "llmkit.errors",
-    "Event": "llmkit.events",
-    "FunctionNode": "llmkit.node",
+    "Event": "llmkit.core.events",
+    "FunctionNode": "llmkit.core.node",
     "InputError": "llmkit.errors",
     "LlmkitError": "llmkit.errors",
     "MemoryCache": "llmkit.cache",
     "MissingExtraError": "llmkit.errors",
-    "Node": "llmkit.node",
+    "Node": "llmkit.core.node",
     "NodeError": "llmkit.errors",
-    "Pipeline": "llmkit.graph",
+    "Pipeline": "llmkit.core.pipeline",
     "PipelineError": "llmkit.errors",
-    "Profile": "llmkit.stats",
+    "Profile": "llmkit.core.stats",
     "RAGChain": "llmkit.rag",
-    "Retry": "llmkit.node",
+    "Retry": "llmkit.core.node",
     "RetryableError": "llmkit.errors",
     "SQLiteCache": "llmkit.cache",
-    "Settings": "llmkit.node",
+    "Settings": "llmkit.core.node",
     "SpecError": "llmkit.errors",
     "TieredCache": "llmkit.cache",
     "WebSearch": "llmkit.web",
+    "dump_pipeline": "llmkit.spec",
     "load_pipeline": "llmkit.spec",
-    "node": "llmkit.node",
+    "node": "llmkit.core.node",
     "open_cache": "llmkit.cache",
-    "register": "llmkit.registry",
-    "register_resource": "llmkit.registry",
+    "register": "llmkit.core.registry",
+    "register_resource": "llmkit.core.registry",
 }
-
-# `llmkit.node` is both a submodule and the `@node` decorator. Import the light node module
-# now and bind the decorator: a submodule imported later (by `llmkit.graph`, say) would
-# otherwise shadow the lazy export and `from llmkit import node` would give the module.
-from llmkit.node import Node, node  # noqa: E402
 
 __all__ = [
     "BackendError",
@@ -68,6 +64,7 @@ __all__ = [
     "SpecError",
     "TieredCache",
     "WebSearch",
+    "dump_pipeline",
     "load_pipeline",
     "node",
     "open_cache",
@@ -91,6 +88,11 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from llmkit.cache import MemoryCache, SQLiteCache, TieredCache, open_cache
+    from llmkit.core.events import Event
+    from llmkit.core.node import FunctionNode, Node, Retry, Settings, node
+    from llmkit.core.pipeline import Pipeline
+    from llmkit.core.registry import register, register_resource
+    from llmkit.core.stats import Profile
     from llmkit.errors import (
         BackendError,
         CacheError,
@@ -102,11 +104,6 @@ if TYPE_CHECKING:
         RetryableError,
         SpecError,
     )
-    from llmkit.events import Event
-    from llmkit.graph import Pipeline
-    from llmkit.node import FunctionNode, Retry, Settings
     from llmkit.rag import RAGChain
-    from llmkit.registry import register, register_resource
-    from llmkit.spec import load_pipeline
-    from llmkit.stats import Profile
+    from llmkit.spec import dump_pipeline, load_pipeline
     from llmkit.web import WebSearch

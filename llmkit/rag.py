@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmkit import portal
-from llmkit.graph import Pipeline
+from llmkit.core import background
+from llmkit.core.pipeline import Pipeline
 
 __all__ = ["Answer", "RAGChain", "Source"]
 
@@ -128,7 +128,7 @@ class RAGChain:
             finally:
                 pieces.put(done)
 
-        future = portal.submit(pump)
+        future = background.submit(pump)
         try:
             while (piece := pieces.get()) is not done:
                 if isinstance(piece, BaseException):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llmkit import portal
-from llmkit.graph import Pipeline
+from llmkit.core import background
+from llmkit.core.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from llmkit.cache import CacheStore
@@ -48,7 +48,7 @@ class WebSearch:
 
     def search(self, query: str) -> list[dict[str, Any]]:
         """The hits for `query`, computed on llmkit's background loop (never a new loop)."""
-        return portal.call(self.asearch, query)
+        return background.call(self.asearch, query)
 
     async def asearch(self, query: str) -> list[dict[str, Any]]:
         """Async `search`, on the caller's loop."""

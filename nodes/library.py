@@ -5,6 +5,7 @@ Resource factories are the components' own classes: their keyword arguments are 
 resource's params in a pipeline file.
 """
 
+from llmkit.core.registry import register_resource
 from llmkit.nodes import rag  # noqa: F401  (registers the RAG node types)
 from llmkit.nodes.corpus import Corpus
 from llmkit.nodes.embedders import HashingEmbedder, SentenceTransformerEmbedder
@@ -12,7 +13,6 @@ from llmkit.nodes.extractive import ExtractiveGenerator
 from llmkit.nodes.ollama import OllamaChat, OllamaEmbedder
 from llmkit.nodes.openai import OpenAIChat, OpenAIEmbedder
 from llmkit.nodes.websearch import SearxClient
-from llmkit.registry import register_resource
 
 register_resource("corpus")(Corpus)
 register_resource("hashing")(HashingEmbedder)

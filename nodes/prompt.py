@@ -10,8 +10,8 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from llmkit.node import Node, Settings
-from llmkit.registry import register
+from llmkit.core.node import Node, Settings
+from llmkit.core.registry import register
 
 __all__ = ["Prompt"]
 

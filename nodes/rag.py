@@ -12,14 +12,14 @@ from typing import Any
 import anyio.to_thread
 import numpy as np
 
-from llmkit.events import emit_token, streaming
-from llmkit.node import Node, Retry, Settings
+from llmkit.core.events import emit_token, streaming
+from llmkit.core.node import Node, Retry, Settings
+from llmkit.core.registry import register
 from llmkit.nodes.context import build_context
 from llmkit.nodes.corpus import Corpus
 from llmkit.nodes.documents import DEFAULT_PATTERNS, load_files, split
 from llmkit.nodes.embedders import HashingEmbedder, tokenize
 from llmkit.nodes.extractive import ExtractiveGenerator
-from llmkit.registry import register
 
 __all__ = ["Aggregate", "BuildContext", "Embed", "Fuse", "Generate", "Ingest", "KeywordSearch",
            "LoadFiles", "Search", "Split", "WebSearchNode"]

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmkit.cli import _parser, main
+from llmkit.cli.commands import _parser, main
 from llmkit.spec import load_pipeline
 
 ROOT = Path(__file__).parents[1]

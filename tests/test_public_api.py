@@ -16,11 +16,12 @@ def test_importing_llmkit_loads_no_engine_module():
     code = ("import sys, llmkit; print(sorted(m for m in sys.modules"
             " if m.startswith(('numpy', 'anyio', 'networkx', 'llmkit.'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['llmkit.node', 'llmkit.secrets']"
+    assert out.stdout.strip() == "[]"
 
 
 def test_node_is_the_decorator_even_after_the_engine_is_imported():
-    code = ("import llmkit.graph, llmkit.rag; from llmkit import Pipeline, node; "
+    code = ("import llmkit.core.node, llmkit.core.pipeline, llmkit.rag; "
+            "from llmkit import Pipeline, node; "
             "print(callable(node) and not isinstance(node, type(llmkit)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"

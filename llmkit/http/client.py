@@ -19,7 +19,7 @@ from weakref import WeakKeyDictionary
 
 import httpx
 
-from llmkit import portal
+from llmkit.core import background
 from llmkit.errors import LlmkitError
 
 __all__ = ["LoopLocalClient", "TransportChoice", "make_client", "split_credentials"]
@@ -148,8 +148,8 @@ class LoopLocalClient:
                 for old in closed:
                     del self._clients[old]
                 client = self._clients[loop] = self._factory()
-            if portal.is_loop(loop):  # the sync API's loop lives until exit: close then
-                portal.on_close(client.aclose)
+            if background.is_loop(loop):  # the sync API's loop lives until exit: close then
+                background.on_close(client.aclose)
         return client
 
     async def aclose(self) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from llmkit.cache import MemoryCache
 from llmkit.cache.keys import hash_function
-from llmkit.graph import Pipeline
-from llmkit.node import node
+from llmkit.core.node import node
+from llmkit.core.pipeline import Pipeline
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]

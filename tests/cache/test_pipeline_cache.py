@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from llmkit.cache import MemoryCache, SQLiteCache, TieredCache
-from llmkit.graph import Pipeline
-from llmkit.node import Node, node
-from llmkit.stats import Profile
+from llmkit.core.node import Node, node
+from llmkit.core.pipeline import Pipeline
+from llmkit.core.stats import Profile
 
 pytestmark = pytest.mark.anyio
 

@@ -6,9 +6,9 @@ import logging
 import pytest
 
 from llmkit.cache import MemoryCache
+from llmkit.core.node import node
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import CacheError
-from llmkit.graph import Pipeline
-from llmkit.node import node
 
 pytestmark = pytest.mark.anyio
 

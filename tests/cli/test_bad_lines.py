@@ -9,9 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmkit import _batch
-from llmkit._batch import encode
-from llmkit.cli import main
+from llmkit.cli import batch, main
+from llmkit.cli.batch import encode
 from llmkit.errors import NodeError
 from tests.cli.conftest import PIPELINES, environment
 
@@ -58,7 +57,7 @@ def test_a_nasty_file_gives_one_record_per_line_and_the_good_lines_finish(tmp_pa
 
 def test_a_line_over_the_length_limit_is_its_error_record_and_the_next_line_runs(
         tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(_batch, "MAX_LINE_BYTES", 100)
+    monkeypatch.setattr(batch, "MAX_LINE_BYTES", 100)
     (tmp_path / "in.jsonl").write_text('{"name": "' + "x" * 1000 + '"}\n{"name": "b"}\n')
     code = main(["run", str(GREET), "--input-file", str(tmp_path / "in.jsonl"), "--output",
                  str(tmp_path / "out.jsonl"), "--no-cache"])
@@ -136,7 +135,7 @@ def test_fuzzed_lines_each_give_one_record_and_never_a_traceback(lines, tmp_path
     source.write_bytes(b"\n".join(lines))
     capsys.readouterr()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_batch, "MAX_LINE_BYTES", LIMIT)
+        patch.setattr(batch, "MAX_LINE_BYTES", LIMIT)
         code = main(["run", str(GREET), "--input-file", str(source), "--output", str(output),
                      "--cache", "memory://"])
     err = capsys.readouterr().err

@@ -11,9 +11,8 @@ import sys
 
 import pytest
 
-from llmkit import _output
-from llmkit._output import LineWriter
-from llmkit.cli import main
+from llmkit.cli import main, output
+from llmkit.cli.output import LineWriter
 from tests.cli.conftest import PIPELINES, assert_one_line_error, environment
 
 GREET = PIPELINES / "greet.yaml"
@@ -79,7 +78,7 @@ def test_a_full_device_as_output_is_one_line_naming_it(llmkit, files):
 def test_a_failed_write_leaves_the_existing_output_as_it_was_and_no_temporary_file(
         files, monkeypatch, capsys):
     (files / "out.jsonl").write_text("the results of yesterday\n")
-    monkeypatch.setattr(_output, "open", full_disk, raising=False)
+    monkeypatch.setattr(output, "open", full_disk, raising=False)
     code = main(["run", str(GREET), "--input-file", str(files / "in.jsonl"), "--output",
                  str(files / "out.jsonl"), "--no-cache"])
     assert code == 2

@@ -2,7 +2,7 @@
 
 import io
 
-from llmkit._progress import Progress
+from llmkit.cli.progress import Progress
 
 
 class Terminal(io.StringIO):

@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 
-from llmkit import LlmkitError, MemoryCache, WebSearch, portal
+from llmkit import LlmkitError, MemoryCache, WebSearch
+from llmkit.core import background
 from llmkit.nodes.websearch import SearxClient
 from tests.servers.fake_llm import fake_results
 
@@ -46,7 +47,7 @@ def test_100_sync_searches_run_on_the_one_background_loop(fake_server, monkeypat
     web = WebSearch(fake_server.url, k=3)
     for i in range(100):
         assert [h["id"] for h in web.search(f"query {i}")] == expected(f"query {i}", 3)
-    assert len(loops) == 100 and len(set(loops)) == 1 and portal.is_loop(loops[0])
+    assert len(loops) == 100 and len(set(loops)) == 1 and background.is_loop(loops[0])
     assert fake_server.control.stats()["requests"] == {"/search": 100}
 
 

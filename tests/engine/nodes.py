@@ -7,7 +7,7 @@ import time
 
 import anyio
 
-from llmkit.node import Node
+from llmkit.core.node import Node
 
 
 class Tracker:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from llmkit.graph import Pipeline
-from llmkit.node import node
+from llmkit.core.node import node
+from llmkit.core.pipeline import Pipeline
 
 from .nodes import AddBatch, SlowAdd, SyncSlowAdd
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from llmkit.core.node import node
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import (
     CycleError,
     DuplicateNodeError,
@@ -11,8 +13,6 @@ from llmkit.errors import (
     UnknownPortError,
     UnwiredInputError,
 )
-from llmkit.graph import Pipeline
-from llmkit.node import node
 
 
 @node(outputs="y")
@@ -29,6 +29,14 @@ def test_duplicate_node_name_is_refused():
     p = Pipeline(inputs=["x"]).add("d", double, x="x")
     with pytest.raises(DuplicateNodeError, match="'d'"):
         p.add("d", double, x="x")
+
+
+@pytest.mark.parametrize("port", [None, "", "a.b", 3])
+def test_a_port_name_from_params_that_is_no_name_is_refused_naming_the_node(port):
+    from llmkit.nodes.rag import Aggregate  # its input ports are the names in `sources`
+
+    with pytest.raises(PipelineError, match=rf"invalid node 'panel' port name {port!r}"):
+        Pipeline("p", inputs=["x"]).add("panel", Aggregate(sources=[port]))
 
 
 def test_unknown_target_port_names_node_and_suggests():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from llmkit.graph import Pipeline
-from llmkit.node import Node, Retry, Settings, node
+from llmkit.core.node import Node, Retry, Settings, node
+from llmkit.core.pipeline import Pipeline
 
 
 class Model(Node):

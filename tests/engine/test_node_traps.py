@@ -8,8 +8,8 @@ import inspect
 
 import pytest
 
-from llmkit.graph import Pipeline
-from llmkit.node import Node, Retry, Settings, node
+from llmkit.core.node import Node, Retry, Settings, node
+from llmkit.core.pipeline import Pipeline
 from llmkit.nodes.rag import REMOTE_RETRY, Embed
 from llmkit.spec import load_pipeline
 from tests.engine.nodes import Tracker

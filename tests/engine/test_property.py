@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llmkit.core.node import Node
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import NodeError
-from llmkit.graph import Pipeline
-from llmkit.node import Node
 
 KINDS = ["sync", "async", "sync_batch", "async_batch", "inline"]
 

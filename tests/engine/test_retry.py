@@ -6,10 +6,10 @@ import re
 import anyio
 import pytest
 
+from llmkit.core.events import emit_token
+from llmkit.core.node import Node, Retry, Settings, node
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import NodeError, RetryableError, StreamBrokenError
-from llmkit.events import emit_token
-from llmkit.graph import Pipeline
-from llmkit.node import Node, Retry, Settings, node
 
 pytestmark = pytest.mark.anyio
 

@@ -5,10 +5,10 @@ import math
 import anyio
 import pytest
 
+from llmkit.core.node import Node, Retry, node
+from llmkit.core.pipeline import Pipeline
+from llmkit.core.stats import Profile
 from llmkit.errors import InputError, NodeError, RetryableError
-from llmkit.graph import Pipeline
-from llmkit.node import Node, Retry, node
-from llmkit.stats import Profile
 
 from .nodes import AddBatch, SlowAdd, SyncSlowAdd, Tracker
 

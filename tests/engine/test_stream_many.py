@@ -4,9 +4,9 @@ early exit from `astream_many` stops the runs still in flight."""
 import anyio
 import pytest
 
+from llmkit.core.node import node
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import NodeError
-from llmkit.graph import Pipeline
-from llmkit.node import node
 
 from .nodes import SlowAdd, Tracker
 

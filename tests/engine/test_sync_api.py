@@ -4,8 +4,8 @@ import asyncio
 import gc
 import threading
 
-from llmkit.graph import Pipeline
-from llmkit.node import Node
+from llmkit.core.node import Node
+from llmkit.core.pipeline import Pipeline
 
 
 class LoopSpy(Node):

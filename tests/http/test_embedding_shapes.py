@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import BackendError, LlmkitError, RetryableError
-from llmkit.graph import Pipeline
 from llmkit.nodes.ollama import OllamaEmbedder
 from llmkit.nodes.openai import OpenAIEmbedder
 from llmkit.nodes.rag import Embed

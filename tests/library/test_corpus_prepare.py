@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from llmkit.cache import MemoryCache
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import NodeError
-from llmkit.graph import Pipeline
 from llmkit.nodes import corpus as corpus_module
 from llmkit.nodes.corpus import Corpus
 from llmkit.nodes.embedders import HashingEmbedder

@@ -3,10 +3,10 @@
 import pytest
 
 from llmkit.cache import MemoryCache
+from llmkit.core.stats import Profile
 from llmkit.nodes.corpus import Corpus
 from llmkit.nodes.embedders import HashingEmbedder
 from llmkit.rag import RAGChain
-from llmkit.stats import Profile
 from tests.extras import require
 
 from . import labelled

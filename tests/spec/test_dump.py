@@ -7,13 +7,12 @@ from typing import Any
 import pytest
 import yaml
 
-from llmkit import registry
-from llmkit._format import parameters
+from llmkit.core.node import Node, Retry, node
+from llmkit.core.pipeline import Pipeline
 from llmkit.errors import PipelineError
-from llmkit.graph import Pipeline
-from llmkit.node import Node, Retry, node
-from llmkit.resources import resource, spec_of
-from llmkit.spec import dump_pipeline, load_pipeline
+from llmkit.spec import catalog, dump_pipeline, load_pipeline
+from llmkit.spec.format import parameters
+from llmkit.spec.resources import resource, spec_of
 from tests.fixtures.nodes import Fail, Lookup, Table
 
 REPO = Path(__file__).parents[2]
@@ -62,12 +61,12 @@ def test_a_written_file_dumps_to_the_same_data_and_reloads_equivalent(path):
 
 
 def _registered() -> list[str]:
-    return list(registry.available())
+    return list(catalog.available())
 
 
 @pytest.mark.parametrize("type_name", _registered())
 def test_every_registered_node_type_round_trips(type_name):
-    cls = registry.available()[type_name]
+    cls = catalog.available()[type_name]
     params = REQUIRED_PARAMS.get(type_name, {})
     known = parameters(cls)
     missing = [p.name for p in (known[0] if known else [])
@@ -81,16 +80,16 @@ def test_every_registered_node_type_round_trips(type_name):
     p = Pipeline(name=f"{type_name}-trip", inputs=ports, description="one node").add("n", made)
     for port in ports:
         p.connect(port, f"n.{port}")
-    text = p.to_yaml()
+    text = dump_pipeline(p)
     assert f"type: {type_name}" in text
     assert_equivalent(p, load_pipeline(text))
 
 
 def test_python_built_pipeline_writes_what_a_person_would():
     p = Pipeline(inputs={"question": str}).add(
-        "ask", registry.lookup("prompt")("Q: {question}").configure(max_batch=8),
+        "ask", catalog.lookup("prompt")("Q: {question}").configure(max_batch=8),
         question="question")
-    assert yaml.safe_load(p.to_yaml()) == {
+    assert yaml.safe_load(dump_pipeline(p)) == {
         "llmkit": 1,
         "inputs": {"question": "str"},
         "nodes": {"ask": {"type": "prompt", "params": {"template": "Q: {question}"},
@@ -99,8 +98,8 @@ def test_python_built_pipeline_writes_what_a_person_would():
 
 
 def test_multiline_text_is_written_as_a_block():
-    p = Pipeline(inputs=["a"]).add("t", registry.lookup("prompt")("line {a}\nline 2\n"), a="a")
-    assert "template: |\n" in p.to_yaml()
+    p = Pipeline(inputs=["a"]).add("t", catalog.lookup("prompt")("line {a}\nline 2\n"), a="a")
+    assert "template: |\n" in dump_pipeline(p)
 
 
 def test_resources_built_in_python_are_declared_and_referred_to():
@@ -110,13 +109,13 @@ def test_resources_built_in_python_are_declared_and_referred_to():
     p = (Pipeline(inputs=["k"])
          .add("one", Lookup(table), key="k")
          .add("two", Lookup(other, default="?"), key="k"))
-    data = yaml.safe_load(p.to_yaml())
+    data = yaml.safe_load(dump_pipeline(p))
     assert data["resources"] == {
         "countries": {"type": "tests.fixtures.nodes:Table", "rows": {"paris": "France"}},
         "countries_2": {"type": "tests.fixtures.nodes:Table"}}
     assert data["nodes"]["one"]["params"] == {"table": "$countries"}
     assert data["nodes"]["two"]["params"] == {"table": "$countries_2", "default": "?"}
-    q = load_pipeline(p.to_yaml(), allow_import=True)
+    q = load_pipeline(dump_pipeline(p), allow_import=True)
     assert_equivalent(p, q)
     assert q.run(k="paris") == {"one.value": "France", "two.value": "?"}
 
@@ -131,21 +130,22 @@ nodes:
   literal: {type: "tests.fixtures.nodes:Fail", params: {api_key: sk-literal-key}, inputs: {x: x}}
 """
     p = load_pipeline(text, allow_import=True, env={"FAIL_API_KEY": "sk-from-environment"})
-    out = p.to_yaml()
+    out = dump_pipeline(p)
     assert "sk-from-environment" not in out
     assert "sk-literal-key" not in out
     nodes = yaml.safe_load(out)["nodes"]
     assert nodes["from_env"]["params"]["api_key"] == "${FAIL_API_KEY}"
     assert nodes["literal"]["params"]["api_key"] == "***"
     python_built = Pipeline(inputs=["x"]).add("f", Fail(api_key="sk-python"), x="x")
-    assert "sk-python" not in python_built.to_yaml()
+    assert "sk-python" not in dump_pipeline(python_built)
     assert "sk-python" not in repr(python_built.nodes["f"])
 
 
 @pytest.mark.parametrize("text", ["${HOME}", "$$", "$name", "cost $5", "a $ b", "${", "$"])
 def test_dollar_signs_survive_a_round_trip(text):
     p = Pipeline(inputs=["x"]).add("f", Fail(bad=text), x="x")
-    assert load_pipeline(p.to_yaml(), allow_import=True, env={}).nodes["f"].params["bad"] == text
+    loaded = load_pipeline(dump_pipeline(p), allow_import=True, env={})
+    assert loaded.nodes["f"].params["bad"] == text
 
 
 def test_default_name_and_outputs_are_not_written_when_the_file_had_none():
@@ -159,7 +159,7 @@ def test_default_name_and_outputs_are_not_written_when_the_file_had_none():
 def test_changed_outputs_of_a_loaded_pipeline_are_written():
     text = (REPO / "tests" / "fixtures" / "pipelines" / "list_inputs.yaml").read_text()
     p = load_pipeline(text).outputs(echoed="echo.text")
-    assert yaml.safe_load(p.to_yaml())["outputs"] == {"echoed": "echo.text"}
+    assert yaml.safe_load(dump_pipeline(p))["outputs"] == {"echoed": "echo.text"}
 
 
 def test_what_yaml_cannot_express_is_refused():
@@ -168,10 +168,10 @@ def test_what_yaml_cannot_express_is_refused():
         return 2 * x
 
     with pytest.raises(PipelineError, match=r"node 'd' is made from a function"):
-        Pipeline(inputs=["x"]).add("d", double, x="x").to_yaml()
+        dump_pipeline(Pipeline(inputs=["x"]).add("d", double, x="x"))
     with pytest.raises(PipelineError, match=r"nodes\.l\.params\.table: a Table has no YAML "
-                                            r"form; build it with llmkit.resources.resource"):
-        Pipeline(inputs=["k"]).add("l", Lookup(Table()), key="k").to_yaml()
+                                            r"form; build it with llmkit.spec.resource"):
+        dump_pipeline(Pipeline(inputs=["k"]).add("l", Lookup(Table()), key="k"))
 
     class Custom(Node):
         inputs = {"x": object}
@@ -181,5 +181,5 @@ def test_what_yaml_cannot_express_is_refused():
             return {"y": x}
 
     with pytest.raises(PipelineError, match=r"retry\.on lists exception classes"):
-        Pipeline(inputs=["x"]).add(
-            "c", Custom().configure(retry=Retry(on=(KeyError,))), x="x").to_yaml()
+        dump_pipeline(Pipeline(inputs=["x"]).add(
+            "c", Custom().configure(retry=Retry(on=(KeyError,))), x="x"))

@@ -11,9 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmkit import registry
 from llmkit.errors import LlmkitError
-from llmkit.spec import load_pipeline
+from llmkit.spec import catalog, load_pipeline
 
 REPO = Path(__file__).parents[2]
 FILES = sorted([*(REPO / "tests" / "fixtures" / "pipelines").glob("*.yaml"),
@@ -23,7 +22,7 @@ DATA = [yaml.safe_load(text) for text in TEXTS]
 ENV = {"TABLE_API_KEY": "tk-0123456789", "SLOW_DELAY": "0.01"}
 TYPES = sorted({node.get("type") for data in DATA for node in data.get("nodes", {}).values()
                 if isinstance(node, dict) and isinstance(node.get("type"), str)}
-               | set(registry.available()))
+               | set(catalog.available()))
 
 # Text without ':' so that garbage never names an importable `module:attr`.
 names = st.text(st.characters(blacklist_characters=":"), max_size=12)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from llmkit.core.node import Retry
+from llmkit.core.registry import register_resource
 from llmkit.errors import (
     CycleError,
     PipelineError,
@@ -15,10 +17,7 @@ from llmkit.errors import (
     UnknownPortError,
     UnwiredInputError,
 )
-from llmkit.graph import Pipeline
-from llmkit.node import Retry
-from llmkit.registry import register_resource
-from llmkit.spec import MAX_FILE_BYTES, load_pipeline, scrub_secrets
+from llmkit.spec import MAX_FILE_BYTES, dump_pipeline, load_pipeline, scrub_secrets
 from tests.fixtures.nodes import Lookup, Table
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "pipelines"
@@ -36,7 +35,7 @@ def node_a(extra: str = "", env: dict | None = None):
 
 
 def test_fixture_loads_and_runs():
-    p = Pipeline.from_yaml(FIXTURES / "full.yaml", allow_import=True)
+    p = load_pipeline(FIXTURES / "full.yaml", allow_import=True)
     assert list(p.nodes) == ["lookup", "answer"]
     assert p.inputs == {"key": str, "question": str}
     assert p.wiring["answer"] == {"question": "question", "country": "lookup.value"}
@@ -101,7 +100,7 @@ def test_a_variable_whose_value_its_type_cannot_hold_is_a_located_error(value, p
 def test_a_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
     big = tmp_path / "big.yaml"
     big.write_text("llmkit: 1\n" + "#" * MAX_FILE_BYTES)
-    monkeypatch.setattr("llmkit.spec.parse", lambda *_: pytest.fail("parsed"))
+    monkeypatch.setattr("llmkit.spec.load.parse", lambda *_: pytest.fail("parsed"))
     with pytest.raises(SpecError, match=rf"^{re.escape(str(big))}: the file is larger than 1 "
                                         "MiB, the limit for a pipeline file"):
         load_pipeline(big)
@@ -177,9 +176,9 @@ def test_a_secret_variable_in_a_urls_user_info_is_used_and_shown_nowhere():
     p = load_pipeline(URL_CREDENTIALS % url, env={"LLM_PASSWORD": "pw-hunter2"})
     chat = p.nodes["generate"].params["llm"]
     shown = [repr(chat), repr(p.nodes["generate"]), str(chat.llmkit_fingerprint()),
-             p.to_yaml(), scrub_secrets(p, "failed: pw-hunter2")]
+             dump_pipeline(p), scrub_secrets(p, "failed: pw-hunter2")]
     assert not [text for text in shown if "pw-hunter2" in text]
-    assert "${LLM_PASSWORD}" in p.to_yaml()
+    assert "${LLM_PASSWORD}" in dump_pipeline(p)
     assert chat.http.base_url == "http://127.0.0.1:9/v1"  # they went into a header
 
 

@@ -4,9 +4,9 @@ import string
 
 import pytest
 
-from llmkit.graph import Pipeline
+from llmkit.core.pipeline import Pipeline
 from llmkit.nodes.prompt import Prompt
-from llmkit.registry import lookup
+from llmkit.spec.catalog import lookup
 
 
 def test_prompt_is_registered_and_inline():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from llmkit._yaml import parse, plain_scalar
 from llmkit.errors import SpecError
+from llmkit.spec.yaml import parse, plain_scalar
 
 
 def test_positions_of_values_and_keys_are_one_based():

@@ -26,12 +26,12 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from llmkit import portal
+from llmkit.core import background
+from llmkit.core.events import Event
+from llmkit.core.plan import Plan
+from llmkit.core.scheduler import Run, Scheduler
+from llmkit.core.stats import Profile
 from llmkit.errors import InputError, LlmkitError, NodeError
-from llmkit.events import Event
-from llmkit.graph import Plan
-from llmkit.scheduler import Run, Scheduler
-from llmkit.stats import Profile
 
 __all__ = ["DEFAULT_WINDOW", "Driver", "collect", "events", "input_mismatch", "iterate",
            "prepare_resources", "run_sync", "stream"]
@@ -288,10 +288,10 @@ def iterate(plan: Plan, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = 
     async def make() -> Driver:
         return await Driver.start(plan, inputs, ordered=ordered, **options)
 
-    driver = portal.call(make)
-    future = portal.submit(driver.run)
+    driver = background.call(make)
+    future = background.submit(driver.run)
     try:
-        while (chunk := portal.call(driver.take)) is not None:
+        while (chunk := background.call(driver.take)) is not None:
             for index, result in chunk:
                 yield result if ordered else (index, result)
     except BaseException:  # the consumer stopped early or Ctrl-C: stop the runs in flight
@@ -323,7 +323,7 @@ async def events(plan: Plan, inputs: dict[str, Any], **options: Any) -> AsyncIte
 
 def run_sync(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call an async pipeline method from sync code on the shared background loop."""
-    return portal.call(fn, *args, **kwargs)
+    return background.call(fn, *args, **kwargs)
 
 
 def input_mismatch(inputs: Collection[str], item: Mapping[str, Any]) -> str | None:

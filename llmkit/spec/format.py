@@ -1,4 +1,4 @@
-"""What a pipeline file may hold, shared by the reader (`spec`) and the writer (`_dump`):
+"""What a pipeline file may hold, shared by the reader (`load`) and the writer (`dump`):
 its keys, the one mapping of node settings keys to `Settings`, the reference syntax, and
 what a loaded pipeline remembers about its file so that it can be written back as it was.
 """
@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from llmkit._yaml import Doc, Path
-from llmkit.graph import Pipeline
-from llmkit.resources import ResourceSpec
+from llmkit.core.pipeline import Pipeline
 from llmkit.secrets import REDACTED
+from llmkit.spec.resources import ResourceSpec
+from llmkit.spec.yaml import Doc, Path
 
 SPEC_VERSION = 1
 DEFAULT_NAME: str = inspect.signature(Pipeline).parameters["name"].default

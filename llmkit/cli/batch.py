@@ -21,11 +21,11 @@ import sys
 from collections.abc import Callable, Collection, Iterator
 from typing import Any, BinaryIO
 
-from llmkit._output import LineWriter
-from llmkit._progress import Progress
+from llmkit.cli.output import LineWriter
+from llmkit.cli.progress import Progress
+from llmkit.core.pipeline import Pipeline
+from llmkit.core.runner import input_mismatch
 from llmkit.errors import LlmkitError, NodeError
-from llmkit.graph import Pipeline
-from llmkit.runner import input_mismatch
 
 __all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "InputLines", "encode", "jsonable", "lines",
            "write_results"]

@@ -25,8 +25,8 @@ from llmkit.errors import LlmkitError, did_you_mean
 
 if TYPE_CHECKING:
     from llmkit.cache import CacheStore
-    from llmkit.graph import Pipeline
-    from llmkit.stats import Profile
+    from llmkit.core.pipeline import Pipeline
+    from llmkit.core.stats import Profile
 
 __all__ = ["main"]
 
@@ -174,7 +174,7 @@ def _open_cache(url: str | None, *, must_exist: bool = False) -> CacheStore | No
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """`await fn(...)` on the background loop. On Ctrl-C, cancel it and wait until it has
     unwound (files and the cache are then closed cleanly), then re-raise."""
-    from llmkit import portal
+    from llmkit.core import background
 
     finished = threading.Event()
 
@@ -184,7 +184,7 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         finally:
             finished.set()
 
-    future = portal.submit(call)
+    future = background.submit(call)
     try:
         return future.result()
     except KeyboardInterrupt:
@@ -195,9 +195,9 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 # -- run -------------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
-    from llmkit._batch import RESERVED
+    from llmkit.cli.batch import RESERVED
+    from llmkit.core.stats import Profile
     from llmkit.spec import scrub_secrets
-    from llmkit.stats import Profile
 
     if args.input_file and args.input:
         raise UsageError("give inputs with -i or with --input-file, not both")
@@ -265,7 +265,7 @@ def _inputs(p: Pipeline, pairs: list[str]) -> dict[str, Any]:
 
 def _run_one(p: Pipeline, inputs: dict[str, Any], as_json: bool, options: dict[str, Any],
              scrub: Callable[[str], str]) -> int:
-    from llmkit._batch import jsonable
+    from llmkit.cli.batch import jsonable
     from llmkit.errors import NodeError
 
     if not as_json and sys.stdout.isatty():
@@ -293,8 +293,8 @@ async def _stream_one(p: Pipeline, inputs: dict[str, Any], options: dict[str, An
 
     `runner.events` is what `Pipeline.astream` wraps; called directly, it takes the run
     options (`profile`, `cache`) and returns a failure instead of raising it."""
-    from llmkit.graph import INPUT
-    from llmkit.runner import events
+    from llmkit.core.plan import INPUT
+    from llmkit.core.runner import events
 
     plan = p.validate()
     sources = {src for _, src, _ in plan.outputs if src != INPUT}
@@ -316,9 +316,9 @@ async def _stream_one(p: Pipeline, inputs: dict[str, Any], options: dict[str, An
 
 def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
                profile: Profile, scrub: Callable[[str], str]) -> int:
-    from llmkit._batch import InputLines, lines, write_results
-    from llmkit._output import output_file, stdout_writer
-    from llmkit._progress import Progress
+    from llmkit.cli.batch import InputLines, lines, write_results
+    from llmkit.cli.output import output_file, stdout_writer
+    from llmkit.cli.progress import Progress
 
     stdin = args.input_file == "-"
     source = sys.stdin.buffer if stdin else open(args.input_file, "rb")  # noqa: SIM115
@@ -349,7 +349,7 @@ def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
 def _refuse_output_over_input(source: Any, args: argparse.Namespace) -> None:
     """Results written over their own input file would destroy it: refuse (through links
     too, and for a shell's `>> FILE` on stdout)."""
-    from llmkit._output import same_file
+    from llmkit.cli.output import same_file
 
     try:
         read = os.fstat(source.fileno())
@@ -416,7 +416,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from llmkit._render import dot, mermaid
+    from llmkit.cli.render import dot, mermaid
 
     p = _load(args)
     print(dot(p) if args.format == "dot" else mermaid(p))
@@ -424,7 +424,7 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _nodes(args: argparse.Namespace) -> int:
-    from llmkit._render import node_types
+    from llmkit.cli.render import node_types
 
     print(node_types())
     return OK
@@ -483,6 +483,3 @@ def _cache_clear(args: argparse.Namespace) -> int:
               f"{did_you_mean(args.node, known)}", file=sys.stderr)
     return OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,7 @@
-"""Node types and resource types by short name: built-ins, the `llmkit.nodes` and
-`llmkit.resources` entry-point groups, and dotted `module:Class` paths (only when the caller
-allows imports: a YAML file must not run code).
-
-A resource type maps a short name to a factory (a class or function) whose keyword arguments
-are the resource's params in YAML; registering one is one line:
-`register_resource("vector_index")(VectorIndex.load)`.
+"""The node and resource types a pipeline file may name: short names of registered types
+(the built-in node library, the `llmkit.nodes` and `llmkit.resources` entry-point groups),
+and dotted `module:Class` paths (only when the caller allows imports: a YAML file must not
+run code). The first look-up imports the node library, so the engine never has to.
 """
 
 from __future__ import annotations
@@ -14,59 +11,22 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from llmkit.core.registry import NODE_TYPES, RESOURCE_TYPES, register, register_resource
 from llmkit.errors import PipelineError, did_you_mean
 
-__all__ = [
-    "available",
-    "available_resources",
-    "lookup",
-    "lookup_resource",
-    "register",
-    "register_resource",
-    "type_name_of",
-]
+__all__ = ["available", "available_resources", "load_library", "lookup", "lookup_resource"]
 
-_BY_NAME: dict[str, type] = {}
-_BY_CLASS: dict[type, str] = {}
-_RESOURCES: dict[str, Callable[..., Any]] = {}
-_BUILTIN_MODULES = ("llmkit.nodes.prompt", "llmkit.nodes.library")
 _loaded = False
 
 
-def register(name: str):
-    """Class decorator: make a node class available under `name` in YAML and the CLI."""
-
-    def add(cls: type) -> type:
-        _BY_NAME[name] = cls
-        _BY_CLASS[cls] = name
-        return cls
-
-    return add
-
-
-def register_resource(name: str):
-    """Decorator: make a resource factory (class or function; its keyword arguments are the
-    resource's params) available under `name` in a pipeline file's `resources:`."""
-
-    def add(factory: Callable[..., Any]) -> Callable[..., Any]:
-        _RESOURCES[name] = factory
-        return factory
-
-    return add
-
-
-def _load() -> None:
-    """Import the built-in node library and entry points once, on first look-up."""
+def load_library() -> None:
+    """Register the built-in node library and the entry points' types, once."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    for module in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    from llmkit.nodes import library, prompt  # noqa: F401  (importing them registers them)
+
     for ep in entry_points(group="llmkit.nodes"):
         register(ep.name)(ep.load())
     for ep in entry_points(group="llmkit.resources"):
@@ -75,47 +35,41 @@ def _load() -> None:
 
 def available() -> dict[str, type]:
     """Every registered node type, by short name."""
-    _load()
-    return dict(sorted(_BY_NAME.items()))
+    load_library()
+    return dict(sorted(NODE_TYPES.items()))
 
 
 def available_resources() -> dict[str, Callable[..., Any]]:
     """Every registered resource type, by short name."""
-    _load()
-    return dict(sorted(_RESOURCES.items()))
-
-
-def type_name_of(cls: type) -> str:
-    """The short name `cls` is registered under, else its `module:QualName` path."""
-    _load()
-    return _BY_CLASS.get(cls) or f"{cls.__module__}:{cls.__qualname__}"
+    load_library()
+    return dict(sorted(RESOURCE_TYPES.items()))
 
 
 def lookup(name: str, *, allow_import: bool = False) -> type:
     """The node class for a short name, or for `module:Class` when imports are allowed."""
-    _load()
-    if name in _BY_NAME:
-        return _BY_NAME[name]
+    load_library()
+    if name in NODE_TYPES:
+        return NODE_TYPES[name]
     if ":" in name:
         obj = _import("node type", name, allow_import)
         if not isinstance(obj, type):
             raise PipelineError(f"node type '{name}' is not a class")
         return obj
-    raise PipelineError(f"unknown node type '{name}'{did_you_mean(name, _BY_NAME)}")
+    raise PipelineError(f"unknown node type '{name}'{did_you_mean(name, NODE_TYPES)}")
 
 
 def lookup_resource(name: str, *, allow_import: bool = False) -> Callable[..., Any]:
     """The factory for a resource type's short name, or for `module:factory` when imports
     are allowed."""
-    _load()
-    if name in _RESOURCES:
-        return _RESOURCES[name]
+    load_library()
+    if name in RESOURCE_TYPES:
+        return RESOURCE_TYPES[name]
     if ":" in name:
         obj = _import("resource type", name, allow_import)
         if not callable(obj):
             raise PipelineError(f"resource type '{name}' is not callable")
         return obj
-    raise PipelineError(f"unknown resource type '{name}'{did_you_mean(name, _RESOURCES)}")
+    raise PipelineError(f"unknown resource type '{name}'{did_you_mean(name, RESOURCE_TYPES)}")
 
 
 def _import(kind: str, path: str, allow_import: bool) -> object:

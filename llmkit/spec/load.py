@@ -1,4 +1,4 @@
-"""Pipeline files: `load_pipeline` reads YAML into a `Pipeline`, `dump_pipeline` writes one.
+"""Pipeline files: `load_pipeline` reads YAML into a `Pipeline` (`dump.dump_pipeline` writes one).
 
 Loading is safe: plain data only (no tags, no imports unless allowed), every error a
 `PipelineError` whose message starts with `file:line:column:` and names the key at fault.
@@ -20,8 +20,12 @@ from typing import Any
 
 import yaml
 
-from llmkit import registry
-from llmkit._format import (
+from llmkit.core.node import Node, Settings
+from llmkit.core.pipeline import Pipeline
+from llmkit.errors import CycleError, PipelineError, SpecError, did_you_mean
+from llmkit.secrets import is_secret_name
+from llmkit.spec.catalog import lookup, lookup_resource
+from llmkit.spec.format import (
     BOOL,
     CACHE_KEYS,
     INPUT_TYPES,
@@ -44,14 +48,10 @@ from llmkit._format import (
     same,
     scrub,
 )
-from llmkit._yaml import Doc, Path, ScalarError, parse, plain_scalar
-from llmkit.errors import CycleError, PipelineError, SpecError, did_you_mean
-from llmkit.graph import Pipeline
-from llmkit.node import Node, Settings
-from llmkit.resources import ResourceSpec, remember
-from llmkit.secrets import is_secret_name
+from llmkit.spec.resources import ResourceSpec, remember
+from llmkit.spec.yaml import Doc, Path, ScalarError, parse, plain_scalar
 
-__all__ = ["MAX_FILE_BYTES", "SPEC_VERSION", "dump_pipeline", "load_pipeline", "scrub_secrets"]
+__all__ = ["MAX_FILE_BYTES", "SPEC_VERSION", "load_pipeline", "scrub_secrets"]
 
 MAX_FILE_BYTES = 2**20  # 1 MiB: PyYAML reads ~0.4 MB/s, and a file's values are capped anyway
 
@@ -73,14 +73,6 @@ def load_pipeline(path_or_text: str | bytes | os.PathLike[str], *, allow_import:
                         "a pipeline file (keep large data such as documents or examples in "
                         "files that a node reads)", file=file)
     return _Loader(parse(text, file), allow_import=allow_import, env=env).pipeline()
-
-
-def dump_pipeline(p: Pipeline) -> str:
-    """The pipeline as YAML: what a person would write (params and settings that differ from
-    their defaults), with `${VAR}` references as loaded and other secrets as `***`."""
-    from llmkit._dump import dump
-
-    return dump(p)
 
 
 def scrub_secrets(p: Pipeline, text: str) -> str:
@@ -137,7 +129,7 @@ class _Loader:
         return error
 
     def relocate(self, exc: PipelineError, path: Path, *, key: bool = False) -> PipelineError:
-        """`exc` (raised by the graph or registry) located at `path`, same class."""
+        """`exc` (raised by the graph or the catalog) located at `path`, same class."""
         return self.error(path, str(exc), key=key, cls=type(exc))
 
     def expect(self, value: Any, path: Path, kind: type | tuple[type, ...], what: str) -> Any:
@@ -359,7 +351,7 @@ class _Loader:
         self.building.append(name)
         spec = self.declared[name]
         try:
-            factory = registry.lookup_resource(spec.type, allow_import=self.allow_import)
+            factory = lookup_resource(spec.type, allow_import=self.allow_import)
         except PipelineError as exc:
             raise self.relocate(exc, (*path, "type")) from None
         params = self.resolve(dict(spec.params), path)
@@ -402,7 +394,7 @@ class _Loader:
                              key=True)
         type_name = self.expect(spec["type"], (*path, "type"), str, "a node type name")
         try:
-            cls = registry.lookup(type_name, allow_import=self.allow_import)
+            cls = lookup(type_name, allow_import=self.allow_import)
         except PipelineError as exc:
             raise self.relocate(exc, (*path, "type")) from None
         params = self.resolve(self.mapping(spec.get("params", {}), (*path, "params")),

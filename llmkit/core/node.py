@@ -235,7 +235,7 @@ class Node:
     @property
     def type_name(self) -> str:
         """Short registry name when registered, else `module:QualName`."""
-        from llmkit.registry import type_name_of
+        from llmkit.core.registry import type_name_of
 
         return type_name_of(type(self))
 

@@ -8,9 +8,9 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from llmkit._format import parameters
-from llmkit.graph import Pipeline
+from llmkit.core.pipeline import Pipeline
 from llmkit.secrets import REDACTED, is_secret_name
+from llmkit.spec.format import parameters
 
 __all__ = ["dot", "mermaid", "node_types"]
 
@@ -78,15 +78,15 @@ def dot(p: Pipeline) -> str:
 
 def node_types() -> str:
     """Every registered node type (ports, params) and resource type (params)."""
-    from llmkit import registry
+    from llmkit.spec.catalog import available, available_resources
 
     lines = []
-    for name, cls in registry.available().items():
+    for name, cls in available().items():
         lines += [*_heading(name, cls),
                   f"  inputs:  {_ports(cls, 'inputs')}",
                   f"  outputs: {_ports(cls, 'outputs')}",
                   f"  params:  {_params(cls)}"]
-    resources = registry.available_resources()
+    resources = available_resources()
     if resources:
         lines.append("\nresource types (declare under resources:, use as $name):")
         for name, factory in resources.items():

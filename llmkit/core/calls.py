@@ -12,9 +12,9 @@ from typing import Any, cast
 import anyio
 import anyio.to_thread
 
+from llmkit.core.events import tokens_delivered
+from llmkit.core.node import Node
 from llmkit.errors import BackendError, StreamBrokenError
-from llmkit.events import tokens_delivered
-from llmkit.node import Node
 
 Outcome = dict[str, Any] | Exception
 Items = list[dict[str, Any]]

@@ -1,7 +1,7 @@
 """Resources: objects built once and shared by nodes (an index, an embedder, an API client).
 
 A resource is described by a registered type name and params (`ResourceSpec`), so a pipeline
-file can declare it under `resources:` and `Pipeline.to_yaml()` can write it back. Objects
+file can declare it under `resources:` and `dump_pipeline` can write it back. Objects
 built by `resource()` (or by loading a pipeline file) remember their spec; `spec_of(obj)`
 returns it, which is how a node param holding the object is written as `$name`.
 
@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmkit import registry
+from llmkit.spec.catalog import lookup_resource
 
 __all__ = ["ResourceSpec", "remember", "resource", "spec_of"]
 
 
 @dataclass(frozen=True)
 class ResourceSpec:
-    """How a resource is built: `registry.lookup_resource(type)(**params)`, known as `name`."""
+    """How a resource is built: `lookup_resource(type)(**params)`, known as `name`."""
 
     name: str
     type: str
@@ -37,8 +37,8 @@ _SPECS: dict[int, tuple[Any, ResourceSpec]] = {}
 def resource(type: str, /, *, name: str | None = None, allow_import: bool = False,
              **params: Any) -> Any:
     """Build a resource of a registered `type` for a Python-built pipeline, so that
-    `to_yaml()` declares it under `resources:` (as `name`, default the type name)."""
-    factory = registry.lookup_resource(type, allow_import=allow_import)
+    `dump_pipeline` declares it under `resources:` (as `name`, default the type name)."""
+    factory = lookup_resource(type, allow_import=allow_import)
     obj = factory(**params)
     remember(obj, ResourceSpec(name or type.rpartition(":")[2], type, params))
     return obj

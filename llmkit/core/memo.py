@@ -20,8 +20,8 @@ from typing import Any
 import anyio.to_thread
 
 from llmkit.cache import CacheStore, CodecError, UnhashableError, decode, encode, hash_value
+from llmkit.core.node import Node
 from llmkit.errors import CacheError
-from llmkit.node import Node
 
 log = logging.getLogger("llmkit.cache")
 

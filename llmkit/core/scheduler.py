@@ -46,12 +46,12 @@ import anyio.abc
 import anyio.lowlevel
 
 from llmkit.cache.keys import item_key
-from llmkit.calls import CallRunner, Outcome
+from llmkit.core.calls import CallRunner, Outcome
+from llmkit.core.events import Event, TokenSink, _token_sink
+from llmkit.core.memo import MISS, NodeMemo, output_hash, value_hash
+from llmkit.core.plan import INPUT, Plan, PlanNode
+from llmkit.core.stats import Profile
 from llmkit.errors import NodeError
-from llmkit.events import Event, TokenSink, _token_sink
-from llmkit.graph import INPUT, Plan, PlanNode
-from llmkit.memo import MISS, NodeMemo, output_hash, value_hash
-from llmkit.stats import Profile
 
 if TYPE_CHECKING:
     from llmkit.cache import CacheStore

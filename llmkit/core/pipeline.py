@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from llmkit.core.node import Node
+from llmkit.core.plan import INPUT, Plan, PlanNode
 from llmkit.errors import (
     CycleError,
     DuplicateNodeError,
@@ -25,44 +26,14 @@ from llmkit.errors import (
     UnwiredInputError,
     did_you_mean,
 )
-from llmkit.node import Node
 
 if TYPE_CHECKING:
-    import os
-
     from llmkit.cache.stores.base import CacheStore
-    from llmkit.events import Event
+    from llmkit.core.events import Event
 
-__all__ = ["Pipeline", "Plan", "PlanNode"]
+__all__ = ["Pipeline"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-INPUT = -1  # source index of a pipeline input
-
-
-@dataclass(frozen=True)
-class PlanNode:
-    """A node as the scheduler sees it: where each input comes from, who comes next."""
-
-    index: int
-    name: str
-    node: Node
-    #: (input port, source node index or INPUT, source port or pipeline input name)
-    sources: tuple[tuple[str, int, str], ...]
-    defaults: Mapping[str, Any]
-    successors: tuple[int, ...]
-    n_upstream: int
-    #: output ports that downstream nodes or pipeline outputs read
-    needed: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A validated pipeline in topological order."""
-
-    name: str
-    inputs: tuple[str, ...]
-    nodes: tuple[PlanNode, ...]
-    outputs: tuple[tuple[str, int, str], ...]  # (output name, source index or INPUT, port)
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -96,6 +67,8 @@ class Pipeline:
             raise DuplicateNodeError(f"a node named '{name}' is already in the pipeline")
         if not isinstance(node, Node):
             raise PipelineError(f"node '{name}' is a {type(node).__name__}, not an llmkit Node")
+        for port in (*node.inputs, *node.outputs):  # ports set per instance come from params
+            _check_name(f"node '{name}' port", port)
         self.nodes[name] = node
         self.wiring[name] = {}
         for port, source in wiring.items():
@@ -234,7 +207,7 @@ class Pipeline:
     def run(self, inputs: Mapping[str, Any] | None = None, /, *,
             cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
         """Run once and return the outputs; raises `NodeError` when a node fails."""
-        from llmkit import runner
+        from llmkit.core import runner
 
         return runner.run_sync(self.arun, _one(inputs, kwargs), cache=cache)
 
@@ -251,13 +224,13 @@ class Pipeline:
         `NodeError`), `cache=` a cache store, `window=` runs in flight (default 1024),
         `profile=` a `Profile` to fill with per-node statistics.
         """
-        from llmkit import runner
+        from llmkit.core import runner
 
         return runner.run_sync(self.arun_many, inputs, **options)
 
     async def arun_many(self, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
         """Async `run_many`."""
-        from llmkit import runner
+        from llmkit.core import runner
 
         return await runner.collect(self.validate(), inputs, **options)
 
@@ -265,7 +238,7 @@ class Pipeline:
                   **options: Any) -> Iterator[Any]:
         """Stream results of many runs with flat memory: in input order, or as completed
         (`ordered=False`, yielding `(index, result)` pairs)."""
-        from llmkit import runner
+        from llmkit.core import runner
 
         return runner.iterate(self.validate(), inputs, ordered=ordered, **options)
 
@@ -273,7 +246,7 @@ class Pipeline:
     async def astream_many(self, inputs: Iterable[Mapping[str, Any]] | Any, *,
                            ordered: bool = True, **options: Any) -> AsyncIterator[Any]:
         """`async with p.astream_many(inputs) as results: async for r in results: ...`"""
-        from llmkit import runner
+        from llmkit.core import runner
 
         async with runner.stream(self.validate(), inputs, ordered=ordered,
                                  **options) as results:
@@ -283,27 +256,13 @@ class Pipeline:
                       cache: CacheStore | None = None, **kwargs: Any) -> AsyncIterator[Event]:
         """Run once, yielding events as they happen (node started/finished, tokens); the last
         event (`kind="result"`) carries the outputs."""
-        from llmkit import runner
+        from llmkit.core import runner
 
         async for event in runner.events(self.validate(), _one(inputs, kwargs), cache=cache):
             yield event
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"
-
-    # -- YAML (llmkit.spec) -----------------------------------------------------------------
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str], allow_import: bool = False) -> Pipeline:
-        """Load a pipeline file (see docs/yaml.md); `allow_import` permits `module:Class`."""
-        from llmkit.spec import load_pipeline
-
-        return load_pipeline(path, allow_import=allow_import)
-
-    def to_yaml(self) -> str:
-        """This pipeline as a pipeline file (secrets as `${VAR}` or `***`)."""
-        from llmkit.spec import dump_pipeline
-
-        return dump_pipeline(self)
 
 
 def _one(inputs: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,12 @@ from typing import Any
 
 import yaml
 
-from llmkit._format import (
+from llmkit.core.node import FunctionNode, Node
+from llmkit.core.pipeline import Pipeline
+from llmkit.errors import PipelineError
+from llmkit.secrets import REDACTED, is_secret_name
+from llmkit.spec.catalog import load_library
+from llmkit.spec.format import (
     CACHE_KEYS,
     DEFAULT_NAME,
     INPUT_TYPES,
@@ -25,18 +30,16 @@ from llmkit._format import (
     parameters,
     same,
 )
-from llmkit._yaml import Path
-from llmkit.errors import PipelineError
-from llmkit.graph import Pipeline
-from llmkit.node import FunctionNode, Node
-from llmkit.resources import ResourceSpec, spec_of
-from llmkit.secrets import REDACTED, is_secret_name
+from llmkit.spec.resources import ResourceSpec, spec_of
+from llmkit.spec.yaml import Path
 
-__all__ = ["dump"]
+__all__ = ["dump_pipeline"]
 
 
-def dump(p: Pipeline) -> str:
-    """`p` as the text of a pipeline file."""
+def dump_pipeline(p: Pipeline) -> str:
+    """The pipeline as YAML: what a person would write (params and settings that differ from
+    their defaults), with `${VAR}` references as loaded and other secrets as `***`."""
+    load_library()  # node types an entry point registers are written by their short names
     return _Dumper(p).text()
 
 
@@ -159,7 +162,7 @@ class _Dumper:
             return f"${self.resource_name(spec)}"
         raise PipelineError(
             f"{dotted(path)}: a {type(value).__name__} has no YAML form; build it with "
-            "llmkit.resources.resource(...) so that it is declared under resources:")
+            "llmkit.spec.resource(...) so that it is declared under resources:")
 
     def resource_name(self, spec: ResourceSpec, name: str | None = None) -> str:
         """The name `spec` is written under, writing its entry the first time."""

@@ -1,0 +1,3 @@
+from llmkit.cli.commands import main
+
+raise SystemExit(main())
