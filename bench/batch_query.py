@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from llmkit.core.scheduler import ASYNC_CONCURRENCY
-from llmkit.nodes.openai import OpenAIChat, OpenAIEmbedder
+from llmkit.nodes.backends.openai import OpenAIChat, OpenAIEmbedder
 from llmkit.rag import RAGChain
 
 TOPICS = ("glaciers", "tides", "volcanoes", "bees", "comets", "rivers", "deserts", "coral")

@@ -25,7 +25,7 @@ import anyio
 import httpx
 
 from llmkit.http import make_client
-from llmkit.nodes.openai import OpenAIChat
+from llmkit.nodes.backends.openai import OpenAIChat
 
 Send = Callable[[int], Awaitable[Any]]
 

@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmkit.nodes.bm25 import BM25Index
-from llmkit.nodes.documents import split
-from llmkit.nodes.embedders import HashingEmbedder
-from llmkit.nodes.vector_index import VectorIndex
+from llmkit.nodes.retrieval.bm25 import BM25Index
+from llmkit.nodes.retrieval.documents import split
+from llmkit.nodes.retrieval.embedders import HashingEmbedder
+from llmkit.nodes.retrieval.vector_index import VectorIndex
 
 
 def peak_rss_mib() -> float:

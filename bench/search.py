@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from llmkit.nodes.vector_index import VectorIndex
+from llmkit.nodes.retrieval.vector_index import VectorIndex
 
 GiB = 1024**3
 
@@ -266,8 +266,8 @@ def concurrency_section(args: argparse.Namespace) -> None:
 
 
 def bm25_section(args: argparse.Namespace) -> None:
-    from llmkit.nodes.bm25 import BM25Index
-    from llmkit.nodes.embedders import tokenize
+    from llmkit.nodes.retrieval.bm25 import BM25Index
+    from llmkit.nodes.retrieval.embedders import tokenize
 
     rng = random.Random(0)
     vocab = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
@@ -321,8 +321,8 @@ def bm25_section(args: argparse.Namespace) -> None:
 def hnsw_section(args: argparse.Namespace) -> None:
     """Approximate (HNSW, the `faiss` extra) vs exact search: build time, search time and
     recall@k, side by side on the same rows (random rows are HNSW's hardest case)."""
-    from llmkit.nodes.ann import HNSWIndex
-    from llmkit.nodes.vector_index import VectorIndex
+    from llmkit.nodes.retrieval.ann import HNSWIndex
+    from llmkit.nodes.retrieval.vector_index import VectorIndex
 
     queries = 100
     data, qs = corpus(args.rows, args.dim, queries, seed=3)

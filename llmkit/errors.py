@@ -35,7 +35,17 @@ class LlmkitError(Exception):
 
 
 class PipelineError(LlmkitError):
-    """The pipeline definition is invalid; raised before any node runs."""
+    """The pipeline definition is invalid; raised before any node runs.
+
+    Where it is known, the error names what is at fault in fields, for tools to locate it
+    (a pipeline file's loader points at the line): `node` (a node's name), `port` (an input
+    port of that node), `output` (a pipeline output's name).
+    """
+
+    def __init__(self, message: str, *, node: str | None = None, port: str | None = None,
+                 output: str | None = None) -> None:
+        super().__init__(message)
+        self.node, self.port, self.output = node, port, output
 
 
 class DuplicateNodeError(PipelineError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,8 +60,9 @@ class RAGChain:
         offline hashing embedder, `llm` to the offline extractive generator; `hybrid` fuses
         BM25 with vector search. `cache` is a store (`MemoryCache()`, ...) for node results.
         """
-        from llmkit.nodes.corpus import Corpus
-        from llmkit.nodes.rag import BuildContext, Embed, Fuse, Generate, KeywordSearch, Search
+        from llmkit.nodes.generation.nodes import BuildContext, Generate
+        from llmkit.nodes.retrieval.corpus import Corpus
+        from llmkit.nodes.retrieval.nodes import Embed, Fuse, KeywordSearch, Search
 
         if isinstance(path_or_docs, (str, os.PathLike)):
             source = os.fspath(path_or_docs)
@@ -115,27 +115,7 @@ class RAGChain:
 
     def stream(self, question: str) -> Iterator[str]:
         """Sync `astream`: pieces arrive as the background loop produces them."""
-        pieces: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        done = object()
-
-        async def pump() -> None:
-            try:
-                async for piece in self.astream(question):
-                    pieces.put(piece)
-            except BaseException as exc:
-                pieces.put(exc)
-                raise
-            finally:
-                pieces.put(done)
-
-        future = background.submit(pump)
-        try:
-            while (piece := pieces.get()) is not done:
-                if isinstance(piece, BaseException):
-                    raise piece
-                yield piece
-        finally:
-            future.cancel()
+        yield from background.iterate(self.astream, question)
 
 
 def _default_index(source: str) -> str:

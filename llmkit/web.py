@@ -33,8 +33,8 @@ class WebSearch:
     def __init__(self, base_url: str | None = None, k: int = 5, *,
                  cache: CacheStore | None = None, cache_ttl: float | None = 3600.0,
                  timeout: float = 15.0) -> None:
-        from llmkit.nodes.rag import WebSearchNode
-        from llmkit.nodes.websearch import SearxClient
+        from llmkit.nodes.backends.nodes import WebSearchNode
+        from llmkit.nodes.backends.websearch import SearxClient
 
         self.client = SearxClient(base_url, timeout=timeout, retries=0)  # the node retries
         self.k = k

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 DEFAULT_PATH = ".llmkit/cache.db"
-_SCHEMES = ("memory", "sqlite", "redis")
+_SCHEMES = ("memory", "sqlite")
 
 
 def open_cache(url: str | None = None) -> CacheStore:
@@ -60,11 +60,6 @@ def open_cache(url: str | None = None) -> CacheStore:
         return SQLiteCache(rest)
     if scheme == "memory":
         return _open_memory(url, rest)
-    if scheme in ("redis", "rediss"):
-        raise CacheError(
-            f"cannot open {redact_url(url)}: the redis cache arrives with the [redis] extra, "
-            "not available in this version; use sqlite:///path.db or memory://"
-        )
     raise CacheError(
         f"unknown cache scheme {scheme!r} in {redact_url(url)}{did_you_mean(scheme, _SCHEMES)}: "
         "use memory://, sqlite:///path.db or a file path"

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
-_UNWIND_SECONDS = 30.0  # how long Ctrl-C waits for in-flight calls to stop
 
 
 class UsageError(LlmkitError):
@@ -171,28 +170,6 @@ def _open_cache(url: str | None, *, must_exist: bool = False) -> CacheStore | No
     return open_cache(url)
 
 
-def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """`await fn(...)` on the background loop. On Ctrl-C, cancel it and wait until it has
-    unwound (files and the cache are then closed cleanly), then re-raise."""
-    from llmkit.core import background
-
-    finished = threading.Event()
-
-    async def call() -> Any:
-        try:
-            return await fn(*args, **kwargs)
-        finally:
-            finished.set()
-
-    future = background.submit(call)
-    try:
-        return future.result()
-    except KeyboardInterrupt:
-        future.cancel()
-        finished.wait(_UNWIND_SECONDS)  # a second Ctrl-C stops waiting
-        raise
-
-
 # -- run -------------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
     from llmkit.cli.batch import RESERVED
@@ -266,12 +243,13 @@ def _inputs(p: Pipeline, pairs: list[str]) -> dict[str, Any]:
 def _run_one(p: Pipeline, inputs: dict[str, Any], as_json: bool, options: dict[str, Any],
              scrub: Callable[[str], str]) -> int:
     from llmkit.cli.batch import jsonable
+    from llmkit.core import background
     from llmkit.errors import NodeError
 
     if not as_json and sys.stdout.isatty():
-        result = _call(_stream_one, p, inputs, options)
+        result = background.call(_stream_one, p, inputs, options)
     else:
-        result = _call(p.arun_many, [inputs], on_error="return", **options)[0]
+        result = background.call(p.arun_many, [inputs], on_error="return", **options)[0]
     if isinstance(result, NodeError):
         cause = scrub(f"{type(result.cause).__name__}: {result.cause}")
         if as_json:
@@ -319,6 +297,7 @@ def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
     from llmkit.cli.batch import InputLines, lines, write_results
     from llmkit.cli.output import output_file, stdout_writer
     from llmkit.cli.progress import Progress
+    from llmkit.core import background
 
     stdin = args.input_file == "-"
     source = sys.stdin.buffer if stdin else open(args.input_file, "rb")  # noqa: SIM115
@@ -335,8 +314,8 @@ def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
             out = stack.enter_context(output_file(args.output)) if args.output \
                 else stdout_writer()
             stack.callback(progress.close)
-            failed = _call(write_results, p, inputs, out, ordered=args.ordered,
-                           progress=progress, scrub=scrub, **options)
+            failed = background.call(write_results, p, inputs, out, ordered=args.ordered,
+                                     progress=progress, scrub=scrub, **options)
     finally:
         if not stdin:
             source.close()
@@ -432,8 +411,8 @@ def _nodes(args: argparse.Namespace) -> int:
 
 # -- ingest ------------------------------------------------------------------------------------
 def _ingest(args: argparse.Namespace) -> int:
-    from llmkit.nodes.corpus import Corpus
-    from llmkit.nodes.embedders import HashingEmbedder
+    from llmkit.nodes.retrieval.corpus import Corpus
+    from llmkit.nodes.retrieval.embedders import HashingEmbedder
 
     corpus = Corpus(args.index, source=args.path, embedder=HashingEmbedder(dim=args.dim),
                     chunk_size=args.chunk_size, overlap=args.overlap, rebuild=args.rebuild)

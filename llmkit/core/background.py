@@ -1,4 +1,5 @@
-"""One background event loop for every sync call, started lazily and reused.
+"""One background event loop for every sync call, started lazily and reused; `call` (a result)
+and `iterate` (a stream) are the one bridge from sync code into async code.
 
 `asyncio.run` per call costs a loop start and teardown, breaks clients bound to a loop, and
 fails inside a running loop (a notebook). Sync calls here run on one asyncio loop in a daemon
@@ -19,11 +20,13 @@ import atexit
 import concurrent.futures
 import contextlib
 import os
+import queue
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+UNWIND_SECONDS = 30.0  # how long Ctrl-C waits for a cancelled call to unwind
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -68,17 +71,74 @@ def submit(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
 
 
 def call(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """Run `await fn(*args, **kwargs)` on the background loop and return its result.
+    """Run `await fn(*args, **kwargs)` on the background loop and return its result: the one
+    bridge from sync code to async code, usable from any thread, inside a running loop too.
 
-    Ctrl-C in the calling thread cancels the coroutine (its task groups unwind, cache
-    writes in progress complete) before KeyboardInterrupt propagates.
+    Ctrl-C in the calling thread cancels the coroutine and waits until it has unwound (task
+    groups, open files and cache writes close cleanly) before KeyboardInterrupt propagates.
     """
-    future = submit(fn, *args, **kwargs)
+    finished = threading.Event()
+
+    async def run() -> T:
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            finished.set()
+
+    future = submit(run)
     try:
         return future.result()
     except KeyboardInterrupt:
-        future.cancel()
+        _unwind(future, finished)
         raise
+
+
+def iterate(fn: Callable[..., AsyncIterator[T]], *args: Any) -> Iterator[T]:
+    """Iterate the async iterator `fn(*args)` from sync code: it runs on the background loop
+    and its items arrive as it produces them (buffered without bound: for streams the
+    consumer keeps up with, such as tokens). Leaving early cancels it; Ctrl-C as in `call`."""
+    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    finished = threading.Event()
+
+    async def pump() -> None:
+        try:
+            async for item in fn(*args):
+                items.put(item)
+        except BaseException as exc:
+            items.put(_Failed(exc))
+            raise
+        finally:
+            items.put(_DONE)
+            finished.set()
+
+    future = submit(pump)
+    try:
+        while (item := items.get()) is not _DONE:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    except KeyboardInterrupt:
+        _unwind(future, finished)
+        raise
+    finally:
+        future.cancel()
+
+
+class _Failed:
+    """What `iterate`'s pump hands over when the async iterator raises."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def _unwind(future: concurrent.futures.Future[Any], finished: threading.Event) -> None:
+    """Cancel the coroutine behind `future` and wait, for up to UNWIND_SECONDS, until it has
+    finished unwinding; a second Ctrl-C stops the wait."""
+    future.cancel()
+    finished.wait(UNWIND_SECONDS)
 
 
 def on_close(closer: Callable[[], Awaitable[Any]]) -> None:

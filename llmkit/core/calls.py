@@ -1,23 +1,22 @@
 """One call of a node on a list of items: retries, timeouts, worker threads, and bisection
 of a failed batch. Every item comes back as its output dict or the exception that failed it;
-only cancellation escapes. A call that streamed tokens to a listener is retried only before
-its first token: after that, a retry would show them twice."""
+only cancellation escapes. Retries follow the node's `Retry` policy (`retry.py`)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
 
-from llmkit.core.events import tokens_delivered
 from llmkit.core.node import Node
-from llmkit.errors import BackendError, StreamBrokenError
+from llmkit.errors import BackendError
 
 Outcome = dict[str, Any] | Exception
 Items = list[dict[str, Any]]
+T = TypeVar("T")
 
 
 class CallRunner:
@@ -52,33 +51,36 @@ class CallRunner:
         except Exception as exc:
             return exc
 
-    # -- batch nodes --------------------------------------------------------------------
-    async def _batch(self, items: Items) -> list[Outcome]:
-        try:
-            outs = await self._attempts(self._invoke_batch, items)
-        except Exception as exc:
-            if not _bisectable(exc, items):
-                return [exc] * len(items)
-            # Bisect: the failure may be one bad item; find it and keep the rest.
-            mid = len(items) // 2
-            return await self._batch(items[:mid]) + await self._batch(items[mid:])
-        return checked(outs, len(items))
+    def call_inline(self, items: Items) -> list[Outcome]:
+        """`call` inside the event loop, for inline nodes: no thread, and no retries or
+        timeouts (the scheduler inlines only nodes without them)."""
+        if self.is_batch:
+            return _at_once(self._batch(items, self._invoke_batch_here))
+        return _run_each(self.node.run, items)
 
-    def batch_inline(self, items: Items) -> list[Outcome]:
-        """`_batch` without retries or a thread, for inline nodes (run in the loop)."""
+    # -- batch nodes --------------------------------------------------------------------
+    async def _batch(self, items: Items, invoke: Callable[[Items], Awaitable[Any]] | None = None,
+                     ) -> list[Outcome]:
+        """One batch call; when it fails, bisect it: the failure may be one bad item, so
+        find it and keep the rest."""
+        invoke = invoke or self._invoke_batch
         try:
-            return checked(self.node.run_batch(items), len(items))
+            outs = await self._attempts(invoke, items)
         except Exception as exc:
             if not _bisectable(exc, items):
                 return [exc] * len(items)
             mid = len(items) // 2
-            return self.batch_inline(items[:mid]) + self.batch_inline(items[mid:])
+            return await self._batch(items[:mid], invoke) + await self._batch(items[mid:], invoke)
+        return checked(outs, len(items))
 
     async def _invoke_batch(self, items: Items) -> Any:
         if self.is_async:
             return await cast("Awaitable[Any]", self.node.run_batch(items))
         return await anyio.to_thread.run_sync(
             self.node.run_batch, items, limiter=self.threads, abandon_on_cancel=True)
+
+    async def _invoke_batch_here(self, items: Items) -> Any:
+        return self.node.run_batch(items)
 
     # -- one item at a time -------------------------------------------------------------
     async def _each(self, items: Items) -> list[Outcome]:
@@ -127,29 +129,19 @@ class CallRunner:
             outcomes[i] = exc
 
     # -- retry and timeout ----------------------------------------------------------------
-    async def _attempts(self, fn: Callable[[Any], Awaitable[Any]], arg: Any,
-                        first: int = 1) -> Any:
-        attempt = first
-        shown = tokens_delivered()
-        while True:
-            try:
-                if self.timeout is None:
-                    return await fn(arg)
-                with anyio.fail_after(self.timeout):
-                    return await fn(arg)
-            except TimeoutError as exc:
-                failure: Exception = TimeoutError(f"no result within {self.timeout:g} s")
-                failure.__cause__ = exc
-            except Exception as exc:
-                failure = exc
-            if not self.retry.retries(failure, attempt):
-                raise self.retry.refusal(failure)
-            if streamed := tokens_delivered() - shown:
-                raise StreamBrokenError(
-                    f"the stream broke after {streamed} tokens, which were already shown, so it "
-                    f"is not retried: {type(failure).__name__}: {failure}") from failure
-            await anyio.sleep(self.retry.delay(failure, attempt))
-            attempt += 1
+    def _attempts(self, fn: Callable[[Any], Awaitable[Any]], arg: Any,
+                  first: int = 1) -> Awaitable[Any]:
+        """`fn(arg)` under the node's retry policy, each attempt within its timeout."""
+        if self.timeout is None:
+            return self.retry.call(fn, arg, first=first)
+        return self.retry.call(self._timed, fn, arg, first=first)
+
+    async def _timed(self, fn: Callable[[Any], Awaitable[Any]], arg: Any) -> Any:
+        try:
+            with anyio.fail_after(self.timeout):
+                return await fn(arg)
+        except TimeoutError as exc:
+            raise TimeoutError(f"no result within {self.timeout:g} s") from exc
 
 
 def checked(outs: Any, n: int) -> list[Outcome]:
@@ -164,6 +156,18 @@ def checked(outs: Any, n: int) -> list[Outcome]:
 def _bisectable(exc: Exception, items: Items) -> bool:
     """Whether splitting the failed batch may isolate a bad item."""
     return len(items) > 1 and not isinstance(exc, BackendError)
+
+
+def _at_once(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never suspends (inline calls await nothing that
+    waits), computed without an event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("an inline call tried to wait; only nodes without retries or a "
+                       "timeout run inline")
 
 
 def _run_each(run: Callable[..., Any], items: Items) -> list[Outcome]:

@@ -30,55 +30,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmkit.core.retry import Retry
 from llmkit.secrets import without_secrets
 
 __all__ = ["FunctionNode", "Node", "Retry", "Settings", "node"]
-
-
-@dataclass(frozen=True)
-class Retry:
-    """How a failing call is retried: `attempts` in all, exponential backoff with jitter.
-
-    Errors retried: `llmkit.errors.RetryableError`, timeouts, and any exception type listed in
-    `on`. A `retry_after` the error carries (a server's Retry-After) replaces the backoff, up
-    to `max_retry_after` seconds; a server asking for more fails the call at once, saying when
-    to try again. A call that already streamed tokens to a listener is not retried.
-    """
-
-    attempts: int = 1
-    backoff: float = 0.2
-    max_backoff: float = 20.0
-    jitter: float = 0.25
-    max_retry_after: float = 60.0
-    on: tuple[type[BaseException], ...] = ()
-
-    def retries(self, exc: BaseException, attempt: int) -> bool:
-        """True when attempt number `attempt` (1-based) failed with `exc` and may be retried."""
-        from llmkit.errors import RetryableError
-
-        return (attempt < self.attempts
-                and isinstance(exc, (RetryableError, TimeoutError, *self.on))
-                and self.refusal(exc) is exc)
-
-    def refusal(self, exc: BaseException) -> BaseException:
-        """What a call that failed with `exc` fails with when not retried: `exc`, or an error
-        saying when to try again when the server asked to wait beyond `max_retry_after`."""
-        from llmkit.errors import too_long_to_wait
-
-        return too_long_to_wait(exc, self.max_retry_after, "max_retry_after") or exc
-
-    def delay(self, exc: BaseException, attempt: int) -> float:
-        """Seconds to wait before attempt `attempt + 1`."""
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:  # at most max_retry_after: `retries` refuses longer waits
-            return float(retry_after)
-        base = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-        return base * (1 + self.jitter * (2 * random.random() - 1))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from llmkit.core import background
 from llmkit.core.node import Node
 from llmkit.core.plan import INPUT, Plan, PlanNode
 from llmkit.errors import (
@@ -36,11 +37,12 @@ __all__ = ["Pipeline"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-def _check_name(kind: str, name: str) -> None:
+def _check_name(kind: str, name: str, **at: str) -> None:
+    """Refuse a name that is not an identifier (`at`: the error's fields)."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise PipelineError(
             f"invalid {kind} name {name!r}: use letters, digits, '_' or '-', not starting "
-            "with a digit (a '.' separates a node from its port)")
+            "with a digit (a '.' separates a node from its port)", **at)
 
 
 class Pipeline:
@@ -64,11 +66,13 @@ class Pipeline:
         """Add `node` as `name`, wiring its input ports: `port="source"`; returns self."""
         _check_name("node", name)
         if name in self.nodes:
-            raise DuplicateNodeError(f"a node named '{name}' is already in the pipeline")
+            raise DuplicateNodeError(f"a node named '{name}' is already in the pipeline",
+                                     node=name)
         if not isinstance(node, Node):
-            raise PipelineError(f"node '{name}' is a {type(node).__name__}, not an llmkit Node")
+            raise PipelineError(f"node '{name}' is a {type(node).__name__}, not an llmkit Node",
+                                node=name)
         for port in (*node.inputs, *node.outputs):  # ports set per instance come from params
-            _check_name(f"node '{name}' port", port)
+            _check_name(f"node '{name}' port", port, node=name)
         self.nodes[name] = node
         self.wiring[name] = {}
         for port, source in wiring.items():
@@ -82,18 +86,20 @@ class Pipeline:
         if node_name not in self.nodes:
             raise UnknownNodeError(
                 f"cannot wire into '{target}': no node '{node_name}'"
-                f"{did_you_mean(node_name, self.nodes)}")
+                f"{did_you_mean(node_name, self.nodes)}", node=node_name, port=port)
         node = self.nodes[node_name]
         if port not in node.inputs:
             raise UnknownPortError(
                 f"node '{node_name}' has no input port '{port}'{did_you_mean(port, node.inputs)}"
-                f"; its inputs are: {', '.join(node.inputs) or 'none'}")
+                f"; its inputs are: {', '.join(node.inputs) or 'none'}", node=node_name,
+                port=port)
         if port in self.wiring[node_name]:
             raise DuplicateSourceError(
                 f"input '{target}' is wired twice: from '{self.wiring[node_name][port]}' "
-                f"and from '{source}'")
+                f"and from '{source}'", node=node_name, port=port)
         if not isinstance(source, str):
-            raise PipelineError(f"the source of '{target}' must be a string, not {source!r}")
+            raise PipelineError(f"the source of '{target}' must be a string, not {source!r}",
+                                node=node_name, port=port)
         self.wiring[node_name][port] = source
         self._plan = None
         return self
@@ -101,7 +107,7 @@ class Pipeline:
     def outputs(self, /, **mapping: str) -> Pipeline:
         """Declare the pipeline's outputs: `answer="generate.answer"`; returns self."""
         for output_name in mapping:
-            _check_name("output", output_name)
+            _check_name("output", output_name, output=output_name)
         self._outputs = dict(mapping)
         self._plan = None
         return self
@@ -118,8 +124,11 @@ class Pipeline:
         return {(p if unique else f"{n}.{p}"): f"{n}.{p}" for n, p in ports}
 
     # -- validation ----------------------------------------------------------------------
-    def _resolve(self, source: str, where: str) -> tuple[int | str, str]:
-        """(node name or INPUT, port) for a source reference, or a clear error."""
+    def _resolve(self, source: str, **at: str) -> tuple[int | str, str]:
+        """(node name or INPUT, port) for a source reference, or a clear error; `at` names
+        what reads it: `node=` and `port=` (an input port), or `output=`."""
+        where = f"output '{at['output']}'" if "output" in at else \
+            f"input '{at['node']}.{at['port']}'"
         if "." not in source:
             if source in self.inputs:
                 return INPUT, source
@@ -127,17 +136,18 @@ class Pipeline:
                                            for p in node.outputs]
             raise UnknownNodeError(
                 f"{where} reads '{source}', which is neither a pipeline input nor a node "
-                f"output{did_you_mean(source, choices)}")
+                f"output{did_you_mean(source, choices)}", **at)
         node_name, _, port = source.partition(".")
         if node_name not in self.nodes:
             raise UnknownNodeError(
                 f"{where} reads '{source}', but there is no node '{node_name}'"
-                f"{did_you_mean(node_name, self.nodes)}")
+                f"{did_you_mean(node_name, self.nodes)}", **at)
         outputs = self.nodes[node_name].outputs
         if port not in outputs:
             raise UnknownPortError(
                 f"{where} reads '{source}', but node '{node_name}' has no output '{port}'"
-                f"{did_you_mean(port, outputs)}; its outputs are: {', '.join(outputs) or 'none'}")
+                f"{did_you_mean(port, outputs)}; its outputs are: {', '.join(outputs) or 'none'}",
+                **at)
         return node_name, port
 
     @property
@@ -148,7 +158,7 @@ class Pipeline:
             g.add_node(name)
         for name, wiring in self.wiring.items():
             for port, source in wiring.items():
-                src, src_port = self._resolve(source, f"input '{name}.{port}'")
+                src, src_port = self._resolve(source, node=name, port=port)
                 if src == INPUT:
                     continue
                 if not g.has_edge(src, name):
@@ -165,7 +175,8 @@ class Pipeline:
             for port in node.inputs:
                 if port not in self.wiring[name] and port not in node.defaults:
                     raise UnwiredInputError(
-                        f"input '{name}.{port}' is required but nothing is wired to it")
+                        f"input '{name}.{port}' is required but nothing is wired to it",
+                        node=name, port=port)
         g = self.graph
         try:
             cycle = nx.find_cycle(g)
@@ -173,9 +184,11 @@ class Pipeline:
             cycle = None
         if cycle:
             path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-            raise CycleError(f"the pipeline has a cycle: {path}")
+            last, first = cycle[-1]  # the wired input that closes the cycle is at fault
+            raise CycleError(f"the pipeline has a cycle: {path}", node=first,
+                             port=g.edges[last, first]["ports"][0][1])
         outputs = self.output_map
-        resolved_outputs = {k: self._resolve(v, f"output '{k}'") for k, v in outputs.items()}
+        resolved_outputs = {k: self._resolve(v, output=k) for k, v in outputs.items()}
         position = {name: i for i, name in enumerate(self.nodes)}
         order = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
         index = {name: i for i, name in enumerate(order)}
@@ -190,7 +203,7 @@ class Pipeline:
             node = self.nodes[name]
             sources = []
             for port, source in self.wiring[name].items():
-                src, src_port = self._resolve(source, f"input '{name}.{port}'")
+                src, src_port = self._resolve(source, node=name, port=port)
                 sources.append((port, INPUT if src == INPUT else index[src], src_port))
             plan_nodes.append(PlanNode(
                 index=index[name], name=name, node=node, sources=tuple(sources),
@@ -207,9 +220,7 @@ class Pipeline:
     def run(self, inputs: Mapping[str, Any] | None = None, /, *,
             cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
         """Run once and return the outputs; raises `NodeError` when a node fails."""
-        from llmkit.core import runner
-
-        return runner.run_sync(self.arun, _one(inputs, kwargs), cache=cache)
+        return background.call(self.arun, _one(inputs, kwargs), cache=cache)
 
     async def arun(self, inputs: Mapping[str, Any] | None = None, /, *,
                    cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -224,9 +235,7 @@ class Pipeline:
         `NodeError`), `cache=` a cache store, `window=` runs in flight (default 1024),
         `profile=` a `Profile` to fill with per-node statistics.
         """
-        from llmkit.core import runner
-
-        return runner.run_sync(self.arun_many, inputs, **options)
+        return background.call(self.arun_many, inputs, **options)
 
     async def arun_many(self, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
         """Async `run_many`."""

@@ -34,7 +34,7 @@ from llmkit.core.stats import Profile
 from llmkit.errors import InputError, LlmkitError, NodeError
 
 __all__ = ["DEFAULT_WINDOW", "Driver", "collect", "events", "input_mismatch", "iterate",
-           "prepare_resources", "run_sync", "stream"]
+           "prepare_resources", "stream"]
 
 DEFAULT_WINDOW = 1024
 OnError = Literal["raise", "return"]
@@ -319,11 +319,6 @@ async def events(plan: Plan, inputs: dict[str, Any], **options: Any) -> AsyncIte
                 yield event
     driver.raise_error()
     yield Event("result", data=outcome.get(0))
-
-
-def run_sync(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call an async pipeline method from sync code on the shared background loop."""
-    return background.call(fn, *args, **kwargs)
 
 
 def input_mismatch(inputs: Collection[str], item: Mapping[str, Any]) -> str | None:

@@ -272,21 +272,10 @@ class Scheduler:
         self.emit(Event("token", node, (run,), data=text))  # type: ignore[misc]
 
     def _run_inline(self, ns: _NodeState, runs: list[Run]) -> None:
-        node = ns.plan.node
         if self.emit:
             self.emit(Event("node_started", ns.name, tuple(r.index for r in runs), len(runs)))
         started = time.perf_counter()
-        outcomes: Sequence[Outcome]
-        if ns.batch:
-            outcomes = ns.caller.batch_inline([self._inputs(ns, r) for r in runs])
-        else:
-            run = node.run
-            outcomes = []
-            for r in runs:
-                try:
-                    outcomes.append(run(**self._inputs(ns, r)))
-                except Exception as exc:
-                    outcomes.append(exc)
+        outcomes = ns.caller.call_inline([self._inputs(ns, r) for r in runs])
         self._finish_call(ns, runs, outcomes, time.perf_counter() - started)
 
     def _finish_call(self, ns: _NodeState, runs: list[Run], outcomes: Sequence[Outcome],

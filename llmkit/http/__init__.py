@@ -5,11 +5,12 @@
   a user and password in a base URL become a Basic auth header.
 - `raise_for_status`, `transport_error` (errors.py): HTTP failures as llmkit errors, with the
   table of what is retryable; the API key never reaches a message.
-- `with_retries` (retry.py): backoff with jitter honouring Retry-After, for use outside the
-  engine (the engine retries nodes itself).
+- `with_retries` (retry.py): the engine's retry policy (`llmkit.core.retry.Retry`) for HTTP
+  calls made outside the engine (the engine retries nodes itself).
 - `HttpApi` (api.py): the JSON and streaming calls every backend makes, each body read
   within a deadline and `max_response_bytes` (`BoundedStream`, limits.py).
-- `HttpEmbedder`, `HttpChat` (backends.py): what the vendors in `llmkit.nodes` share.
+- `HttpModel`, `HttpEmbedder`, `HttpChat` (backends.py): what the vendors in
+  `llmkit.nodes.backends` share: constructors, batching, streaming, fingerprints.
 """
 
 from llmkit.http.api import HttpApi
@@ -24,7 +25,7 @@ from llmkit.http.errors import (
     unexpected_body,
 )
 from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES, BoundedStream
-from llmkit.http.retry import backoff_delay, with_retries
+from llmkit.http.retry import with_retries
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -36,7 +37,6 @@ __all__ = [
     "LoopLocalClient",
     "Messages",
     "TransportChoice",
-    "backoff_delay",
     "make_client",
     "parse_json",
     "parse_retry_after",

@@ -1,5 +1,8 @@
-"""What every HTTP model backend shares; vendors (nodes/openai.py, nodes/ollama.py) add only
-their wire format.
+"""What every HTTP model backend shares; vendors (nodes/backends/openai.py, .../ollama.py)
+add only where their server and key come from, and their wire format.
+
+- The constructors: the model, the server (`base_url`, else the vendor's default), the key
+  (`api_key`, else the vendor's `key_env`) and `HttpApi`'s limits, the same for every vendor.
 
 - `HttpEmbedder.aembed(texts)`: requests of at most `max_inputs_per_request` texts, up to
   `concurrency` of them in flight per call, rows in input order, float32. Vectors of the
@@ -21,19 +24,27 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import anyio
+import httpx
 import numpy as np
 
 from llmkit.errors import BackendError, LlmkitError
 from llmkit.http.api import HttpApi
+from llmkit.http.client import TransportChoice
 from llmkit.http.errors import stream_cut_short
+from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES
 from llmkit.secrets import redact
 
-__all__ = ["HttpChat", "HttpEmbedder", "HttpResource", "Messages"]
+__all__ = ["HttpChat", "HttpEmbedder", "HttpModel", "HttpResource", "Messages", "given"]
 
 Messages = str | Sequence[Mapping[str, Any]]
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options that are not None (a request body leaves the others to the server)."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 class HttpResource(ABC):
@@ -60,15 +71,57 @@ class HttpResource(ABC):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
-class HttpEmbedder(HttpResource):
-    """Embeds texts through `path` of an HTTP API; subclasses build the body and read vectors."""
+class HttpModel(HttpResource):
+    """A model behind a vendor's HTTP API: the vendor names where its server is and which
+    environment variable holds its key."""
+
+    key_env: ClassVar[str]
+
+    @staticmethod
+    @abstractmethod
+    def server_url(base_url: str | None) -> str:
+        """The base URL to use: `base_url`, else the vendor's environment or default."""
+
+    @classmethod
+    def connect(cls, base_url: str | None, api_key: str | None, **limits: Any) -> HttpApi:
+        """The `HttpApi` of the vendor's server, with `api_key` or the one in `key_env`."""
+        return HttpApi(cls.server_url(base_url), api_key=api_key or os.environ.get(cls.key_env),
+                       api_key_env=cls.key_env, **limits)
+
+
+class HttpEmbedder(HttpModel):
+    """Embeds texts through `path` of an HTTP API; subclasses build the body and read vectors.
+
+    `dim`, when given, is sent as `dimensions` (for models that can shorten their vectors)
+    and checked; `pooling="mean"` averages per-token vectors (llama.cpp's server started
+    without pooling). `deadline`, `max_response_bytes`, `max_connections`, `transport` and
+    `retries` are `HttpApi`'s.
+    """
 
     path: ClassVar[str]
     deterministic: ClassVar[bool] = True
 
-    def __init__(self, model: str, http: HttpApi, *, dim: int | None,
-                 max_inputs_per_request: int, concurrency: int,
-                 pooling: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        dim: int | None = None,
+        max_inputs_per_request: int = 256,
+        concurrency: int = 8,
+        timeout: float | httpx.Timeout = 60.0,
+        *,
+        pooling: Literal["mean"] | None = None,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int | None = None,
+        transport: TransportChoice = "auto",
+        retries: int = 0,
+    ) -> None:
+        http = self.connect(base_url, api_key, timeout=timeout, deadline=deadline,
+                            max_response_bytes=max_response_bytes,
+                            max_connections=max_connections, transport=transport,
+                            retries=retries)
         if max_inputs_per_request < 1 or concurrency < 1:
             raise ValueError("max_inputs_per_request and concurrency must be at least 1")
         if pooling not in (None, "mean"):
@@ -166,15 +219,38 @@ class HttpEmbedder(HttpResource):
         return vectors
 
 
-class HttpChat(HttpResource):
-    """A chat model behind an HTTP API; subclasses build the body and read replies/chunks."""
+class HttpChat(HttpModel):
+    """A chat model behind an HTTP API; subclasses build the body and read replies/chunks.
+
+    `deadline`, `max_response_bytes`, `max_connections`, `transport` and `retries` are
+    `HttpApi`'s.
+    """
 
     path: ClassVar[str]
     end_marker: ClassVar[str]  # what ends a whole stream, named when one is cut short
 
-    def __init__(self, model: str | None, http: HttpApi, *, temperature: float,
-                 max_tokens: int | None, stop: str | Sequence[str] | None, seed: int | None,
-                 system_prompt: str | None) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        system_prompt: str | None = None,
+        timeout: float | httpx.Timeout = 120.0,
+        *,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int | None = None,
+        transport: TransportChoice = "auto",
+        retries: int = 0,
+    ) -> None:
+        http = self.connect(base_url, api_key, timeout=timeout, deadline=deadline,
+                            max_response_bytes=max_response_bytes,
+                            max_connections=max_connections, transport=transport,
+                            retries=retries)
         model = model or os.environ.get("LLMKIT_MODEL")
         if not model:
             raise LlmkitError(f"{type(self).__name__} needs a model: pass model= or set "
@@ -185,6 +261,11 @@ class HttpChat(HttpResource):
         self.system_prompt = system_prompt
         self._system = {"role": "system", "content": system_prompt}
         self._url = http.url(self.path)
+        self._options = self._fixed_options()
+
+    @abstractmethod
+    def _fixed_options(self) -> dict[str, Any]:
+        """The body's options that are the same for every request (model, sampling)."""
 
     @abstractmethod
     def _payload(self, messages: list[Mapping[str, Any]], stream: bool) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def load_library() -> None:
     if _loaded:
         return
     _loaded = True
-    from llmkit.nodes import library, prompt  # noqa: F401  (importing them registers them)
+    from llmkit.nodes import library  # noqa: F401  (importing it registers the library)
 
     for ep in entry_points(group="llmkit.nodes"):
         register(ep.name)(ep.load())

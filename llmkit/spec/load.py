@@ -22,7 +22,7 @@ import yaml
 
 from llmkit.core.node import Node, Settings
 from llmkit.core.pipeline import Pipeline
-from llmkit.errors import CycleError, PipelineError, SpecError, did_you_mean
+from llmkit.errors import PipelineError, SpecError, did_you_mean
 from llmkit.secrets import is_secret_name
 from llmkit.spec.catalog import lookup, lookup_resource
 from llmkit.spec.format import (
@@ -129,8 +129,11 @@ class _Loader:
         return error
 
     def relocate(self, exc: PipelineError, path: Path, *, key: bool = False) -> PipelineError:
-        """`exc` (raised by the graph or the catalog) located at `path`, same class."""
-        return self.error(path, str(exc), key=key, cls=type(exc))
+        """`exc` (raised by the graph or the catalog) located at `path`, same class and
+        fields."""
+        error = self.error(path, str(exc), key=key, cls=type(exc))
+        error.node, error.port, error.output = exc.node, exc.port, exc.output
+        return error
 
     def expect(self, value: Any, path: Path, kind: type | tuple[type, ...], what: str) -> Any:
         if not isinstance(value, kind) or (isinstance(value, bool) and bool not in (
@@ -261,15 +264,13 @@ class _Loader:
             try:
                 p.outputs(**outputs)
             except PipelineError as exc:
-                raise self.relocate(exc, self.blame(p, str(exc), outputs), key=True) from None
+                raise self.relocate(exc, self.at_fault(p, exc), key=True) from None
             except TypeError as exc:  # an output named like a parameter of `outputs()`
                 raise self.error(("outputs",), f"outputs: {exc}", key=True) from None
         try:
             p.validate()
-        except CycleError as exc:
-            raise self.relocate(exc, self.cycle_path(p), key=True) from None
         except PipelineError as exc:
-            raise self.relocate(exc, self.blame(p, str(exc)), key=True) from None
+            raise self.relocate(exc, self.at_fault(p, exc), key=True) from None
         ORIGINS[p] = Origin(
             doc=self.doc, raw=self.raw, secrets=frozenset(self.secrets),
             resources=self.declared, inputs_as_list=isinstance(data.get("inputs"), list))
@@ -289,30 +290,14 @@ class _Loader:
             types[name] = INPUT_TYPES[type_name]
         return types
 
-    def blame(self, p: Pipeline, message: str, outputs: Mapping[str, str] | None = None,
-              ) -> Path:
-        """The path of the node, wired port or output (of `outputs`, default the pipeline's)
-        that `message` names first."""
-        candidates: list[tuple[str, Path]] = []
-        for name in p.nodes:
-            candidates += [(f"'{name}.{port}'", ("nodes", name, "inputs", port))
-                           for port in p.wiring[name]]
-            candidates += [(f"'{name}'", ("nodes", name)), (f"'{name}.", ("nodes", name))]
-        candidates += [(f"'{name}'", ("outputs", name))
-                       for name in (p.output_map if outputs is None else outputs)]
-        found = [(message.find(token), -len(token), i) for i, (token, _) in enumerate(candidates)
-                 if token in message]
-        return candidates[min(found)[2]][1] if found else ("nodes",)
-
-    def cycle_path(self, p: Pipeline) -> Path:
-        """The wired input that closes the pipeline's first cycle."""
-        import networkx as nx
-
-        cycle = nx.find_cycle(p.graph)
-        last, first = cycle[-1]
-        ports = [port for port, source in p.wiring[first].items()
-                 if source.partition(".")[0] == last]
-        return ("nodes", first, "inputs", ports[0]) if ports else ("nodes", first)
+    def at_fault(self, p: Pipeline, exc: PipelineError) -> Path:
+        """The entry the error's fields name: an output, a wired input port, or a node."""
+        if exc.output is not None:
+            return ("outputs", exc.output)
+        if exc.node in p.nodes:
+            wired = exc.port is not None and exc.port in p.wiring[exc.node]
+            return ("nodes", exc.node, "inputs", exc.port) if wired else ("nodes", exc.node)
+        return ("nodes",)
 
     # -- resources -------------------------------------------------------------------------
     def declare(self, name: str, spec: Any) -> None:

@@ -139,7 +139,8 @@ def test_memory_urls():
         ("sqlite://", "no file"),
         ("memroy://", "did you mean 'memory'"),
         ("s3://bucket/x", "use memory://, sqlite:///path.db or a file path"),
-        ("redis://:hunter2@cache:6379/0", r"\[redis\] extra"),
+        ("redis://:hunter2@cache:6379/0", r"^unknown cache scheme 'redis' in "
+                                          r"redis://:\*\*\*@cache:6379/0: use memory://"),
     ],
 )
 def test_bad_urls_raise_cache_error(url, message):

@@ -42,7 +42,8 @@ def test_graph_as_dot(llmkit):
 def test_nodes_lists_types_with_ports_and_params(llmkit):
     result = llmkit("nodes")
     assert result.code == 0
-    block = result.out.split("prompt  (llmkit.nodes.prompt:Prompt)\n", 1)[1].split("\n\n")[0]
+    heading = "prompt  (llmkit.nodes.generation.nodes:Prompt)\n"
+    block = result.out.split(heading, 1)[1].split("\n\n")[0]
     assert "  inputs:  (one port per placeholder name in the template)" in block
     assert "  outputs: text" in block
     assert "  params:  template (required)" in block

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from llmkit.nodes.openai import OpenAIChat, OpenAIEmbedder
+from llmkit.nodes.backends.openai import OpenAIChat, OpenAIEmbedder
 from llmkit.rag import RAGChain
 from tests.servers.fixtures import fake_server, fake_server_process  # noqa: F401
 from tests.servers.process import FakeServerProcess

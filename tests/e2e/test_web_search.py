@@ -10,7 +10,7 @@ import pytest
 
 from llmkit import LlmkitError, MemoryCache, WebSearch
 from llmkit.core import background
-from llmkit.nodes.websearch import SearxClient
+from llmkit.nodes.backends.websearch import SearxClient
 from tests.servers.fake_llm import fake_results
 
 

@@ -33,7 +33,9 @@ def test_duplicate_node_name_is_refused():
 
 @pytest.mark.parametrize("port", [None, "", "a.b", 3])
 def test_a_port_name_from_params_that_is_no_name_is_refused_naming_the_node(port):
-    from llmkit.nodes.rag import Aggregate  # its input ports are the names in `sources`
+    from llmkit.nodes.generation.nodes import (
+        Aggregate,  # its input ports are the names in `sources`
+    )
 
     with pytest.raises(PipelineError, match=rf"invalid node 'panel' port name {port!r}"):
         Pipeline("p", inputs=["x"]).add("panel", Aggregate(sources=[port]))
@@ -110,3 +112,22 @@ def test_graph_is_a_networkx_digraph_with_ports():
 def test_non_node_is_refused():
     with pytest.raises(PipelineError, match="not an llmkit Node"):
         Pipeline(inputs=["x"]).add("d", lambda x: x, x="x")
+
+
+@pytest.mark.parametrize(("build", "error", "at_fault"), [
+    (lambda p: p.add("d", double).validate(), UnwiredInputError, ("d", "x", None)),
+    (lambda p: p.add("d", double, x="dd.y").validate(), UnknownNodeError, ("d", "x", None)),
+    (lambda p: p.add("d", double, x="x").outputs(out="d.z").validate(), UnknownPortError,
+     (None, None, "out")),
+    (lambda p: p.add("d", double, x="x").connect("x", "d.x"), DuplicateSourceError,
+     ("d", "x", None)),
+    (lambda p: p.add("d", double, x="e.s").add("e", add, a="d.y").validate(), CycleError,
+     ("d", "x", None)),
+    (lambda p: p.add("d", double, x="x").add("d", double), DuplicateNodeError,
+     ("d", None, None)),
+    (lambda p: p.outputs(**{"no good": "x"}), PipelineError, (None, None, "no good")),
+])
+def test_errors_name_the_node_port_or_output_at_fault_in_fields(build, error, at_fault):
+    with pytest.raises(error) as caught:
+        build(Pipeline(inputs=["x"]))
+    assert (caught.value.node, caught.value.port, caught.value.output) == at_fault

@@ -10,7 +10,8 @@ import pytest
 
 from llmkit.core.node import Node, Retry, Settings, node
 from llmkit.core.pipeline import Pipeline
-from llmkit.nodes.rag import REMOTE_RETRY, Embed
+from llmkit.nodes.common import REMOTE_RETRY
+from llmkit.nodes.retrieval.nodes import Embed
 from llmkit.spec import load_pipeline
 from tests.engine.nodes import Tracker
 

@@ -2,8 +2,14 @@
 
 import asyncio
 import gc
+import signal
 import threading
+import time
 
+import anyio
+import pytest
+
+from llmkit.core import background
 from llmkit.core.node import Node
 from llmkit.core.pipeline import Pipeline
 
@@ -66,3 +72,61 @@ def test_stopping_iteration_early_cancels_the_rest():
     it.close()
     gc.collect()
     assert p.run(x=1) == {"x": 1}  # the loop is still healthy
+
+
+def test_ctrl_c_during_a_sync_call_waits_until_the_call_has_unwound():
+    unwound = []
+
+    async def slow():
+        try:
+            await anyio.sleep(30)
+        finally:
+            with anyio.CancelScope(shield=True):  # cleanup that takes a while (a cache write)
+                await anyio.sleep(0.3)
+                unwound.append(True)
+
+    main = threading.get_ident()
+    threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT)).start()  # Ctrl-C
+    with pytest.raises(KeyboardInterrupt):
+        background.call(slow)
+    assert unwound == [True]
+
+
+async def _count(n, fail_at=None, seen=None):
+    for i in range(n):
+        if i == fail_at:
+            raise ValueError(f"broke at {i}")
+        if seen is not None:
+            seen.append(i)
+        yield i
+        await anyio.sleep(0)
+
+
+def test_iterate_streams_an_async_iterator_and_raises_its_error():
+    assert list(background.iterate(_count, 5)) == [0, 1, 2, 3, 4]
+    got = []
+    with pytest.raises(ValueError, match="broke at 3"):
+        for i in background.iterate(_count, 10, 3):
+            got.append(i)
+    assert got == [0, 1, 2]
+
+
+def test_iterate_works_inside_a_running_loop_and_stops_when_left_early():
+    seen = []
+
+    async def notebook_cell():
+        for i in background.iterate(_slow_count, seen):
+            if i == 2:
+                break
+        return len(seen)
+
+    assert asyncio.run(notebook_cell()) <= 4
+    time.sleep(0.2)
+    assert len(seen) <= 4  # nothing ran on after the consumer left
+
+
+async def _slow_count(seen):
+    for i in range(100):
+        seen.append(i)
+        yield i
+        await anyio.sleep(0.01)

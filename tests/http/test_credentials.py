@@ -12,8 +12,8 @@ import pytest
 from llmkit.cache.keys import hash_value
 from llmkit.errors import BackendError, LlmkitError
 from llmkit.http import make_client
-from llmkit.nodes.ollama import OllamaEmbedder
-from llmkit.nodes.openai import OpenAIChat, OpenAIEmbedder
+from llmkit.nodes.backends.ollama import OllamaEmbedder
+from llmkit.nodes.backends.openai import OpenAIChat, OpenAIEmbedder
 from tests.http.test_secrets import texts_of
 from tests.servers.fake_llm import fake_answer
 

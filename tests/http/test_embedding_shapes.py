@@ -9,9 +9,9 @@ import pytest
 
 from llmkit.core.pipeline import Pipeline
 from llmkit.errors import BackendError, LlmkitError, RetryableError
-from llmkit.nodes.ollama import OllamaEmbedder
-from llmkit.nodes.openai import OpenAIEmbedder
-from llmkit.nodes.rag import Embed
+from llmkit.nodes.backends.ollama import OllamaEmbedder
+from llmkit.nodes.backends.openai import OpenAIEmbedder
+from llmkit.nodes.retrieval.nodes import Embed
 from tests.servers.fake_llm import fake_vector
 
 pytestmark = pytest.mark.anyio

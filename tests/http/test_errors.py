@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import pytest
 
 from llmkit.errors import BackendError, LlmkitError, RetryableError
-from llmkit.nodes.openai import OpenAIChat
+from llmkit.nodes.backends.openai import OpenAIChat
 
 pytestmark = pytest.mark.anyio
 

@@ -3,8 +3,8 @@ request, so a large folder never becomes one request that a slow server cannot a
 
 from __future__ import annotations
 
-from llmkit.nodes.corpus import Corpus
-from llmkit.nodes.openai import OpenAIEmbedder
+from llmkit.nodes.backends.openai import OpenAIEmbedder
+from llmkit.nodes.retrieval.corpus import Corpus
 
 
 def test_an_index_build_sends_at_most_max_inputs_per_request(fake_server):

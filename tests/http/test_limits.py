@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from llmkit.errors import BackendError, RetryableError
-from llmkit.nodes.openai import OpenAIChat, OpenAIEmbedder
+from llmkit.nodes.backends.openai import OpenAIChat, OpenAIEmbedder
 from tests.servers.fake_llm import fake_answer
 from tests.servers.process import ROOT
 
@@ -103,7 +103,7 @@ async def test_max_connections_caps_the_pool(fake_server, transport):
 def test_running_out_of_file_descriptors_says_emfile(fake_server, transport_name):
     script = textwrap.dedent(f"""
         import asyncio, os, resource
-        from llmkit.nodes.openai import OpenAIChat
+        from llmkit.nodes.backends.openai import OpenAIChat
 
         async def main():
             chat = OpenAIChat("m", base_url="{fake_server.url}/v1", transport="{transport_name}")

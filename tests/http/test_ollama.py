@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from llmkit.errors import BackendError
-from llmkit.nodes.ollama import OllamaChat, OllamaEmbedder, ollama_base_url
+from llmkit.nodes.backends.ollama import OllamaChat, OllamaEmbedder, ollama_base_url
 from tests.servers.fake_llm import fake_answer, fake_vector
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from llmkit.errors import LlmkitError
-from llmkit.nodes.openai import DEFAULT_BASE_URL, OpenAIChat, OpenAIEmbedder
+from llmkit.nodes.backends.openai import DEFAULT_BASE_URL, OpenAIChat, OpenAIEmbedder
 from tests.servers.fake_llm import fake_answer, fake_vector
 
 pytestmark = pytest.mark.anyio

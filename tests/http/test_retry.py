@@ -1,15 +1,17 @@
-"""The one retry helper: backoff with jitter, Retry-After honoured, no retries by default."""
+"""Retries outside the engine: the engine's policy (backoff with jitter, Retry-After honoured up
+to a ceiling), and no retries by default."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
+import anyio
 import pytest
 
 from llmkit.errors import BackendError, RetryableError
-from llmkit.http import backoff_delay, parse_retry_after, with_retries
-from llmkit.nodes.openai import OpenAIChat
+from llmkit.http import parse_retry_after, with_retries
+from llmkit.nodes.backends.openai import OpenAIChat
 
 pytestmark = pytest.mark.anyio
 
@@ -42,16 +44,24 @@ async def test_other_errors_and_long_retry_afters_are_not_retried(anyio_backend)
     with pytest.raises(BackendError):
         await with_retries(failing(BackendError("auth")), 5, base=0.001)
     with pytest.raises(RetryableError, match=r"^slow down: server asked to retry after 3600 s "
-                       r"\(more than cap=30\); try again after \d\d:\d\d:\d\d$"):
+                       r"\(more than max_retry_after=30\); try again after \d\d:\d\d:\d\d$"):
         await with_retries(failing(RetryableError("slow down", retry_after=3600)), 5)
 
 
-def test_backoff_is_jittered_exponential_and_never_below_retry_after():
-    delays = [backoff_delay(3, None, base=1.0, cap=100.0) for _ in range(200)]
-    assert all(0.0 <= d <= 8.0 for d in delays) and len(set(delays)) > 100
-    assert all(backoff_delay(0, 2.5, base=1.0) >= 2.5 for _ in range(50))
-    assert backoff_delay(0, 31.0, cap=30.0) is None
-    assert backoff_delay(10, None, base=1.0, cap=5.0) <= 5.0
+async def test_waits_follow_the_engine_policy_doubling_up_to_cap(anyio_backend, monkeypatch):
+    waits = []
+
+    async def sleep(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr(anyio, "sleep", sleep)
+    errors = [RetryableError(str(i)) for i in range(4)]
+    assert await with_retries(failing(*errors), 4, base=1.0, cap=3.0) == 5
+    bounds = [(0.75, 1.25), (1.5, 2.5), (2.25, 3.75), (2.25, 3.75)]  # ±25% jitter
+    assert all(low <= w <= high for w, (low, high) in zip(waits, bounds, strict=True))
+    waits.clear()
+    assert await with_retries(failing(RetryableError("busy", retry_after=2.5)), 1) == 2
+    assert waits == [2.5]
 
 
 def test_retry_after_reads_seconds_and_http_dates():

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from llmkit.errors import LlmkitError
-from llmkit.nodes.openai import OpenAIChat, OpenAIEmbedder
+from llmkit.nodes.backends.openai import OpenAIChat, OpenAIEmbedder
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,8 @@ import pytest
 
 from llmkit.cache import MemoryCache
 from llmkit.errors import RetryableError
-from llmkit.nodes.ollama import OllamaChat
-from llmkit.nodes.openai import OpenAIChat
+from llmkit.nodes.backends.ollama import OllamaChat
+from llmkit.nodes.backends.openai import OpenAIChat
 from llmkit.rag import RAGChain
 from tests.servers.fake_llm import fake_answer
 

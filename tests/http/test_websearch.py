@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmkit.errors import BackendError, LlmkitError
-from llmkit.nodes.websearch import SearxClient
+from llmkit.nodes.backends.websearch import SearxClient
 from tests.servers.fake_llm import fake_results
 
 pytestmark = pytest.mark.anyio

@@ -1,6 +1,6 @@
 """The build_context node keeps its character and token budgets."""
 
-from llmkit.nodes.rag import BuildContext
+from llmkit.nodes.generation.nodes import BuildContext
 
 HITS = [{"id": f"c{i}", "score": 1.0 - i / 10,
          "metadata": {"text": f"Passage {i} says something different about topic {i}. " * 5,

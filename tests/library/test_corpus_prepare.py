@@ -10,10 +10,10 @@ import pytest
 from llmkit.cache import MemoryCache
 from llmkit.core.pipeline import Pipeline
 from llmkit.errors import NodeError
-from llmkit.nodes import corpus as corpus_module
-from llmkit.nodes.corpus import Corpus
-from llmkit.nodes.embedders import HashingEmbedder
-from llmkit.nodes.rag import Embed, Search
+from llmkit.nodes.retrieval import corpus as corpus_module
+from llmkit.nodes.retrieval.corpus import Corpus
+from llmkit.nodes.retrieval.embedders import HashingEmbedder
+from llmkit.nodes.retrieval.nodes import Embed, Search
 
 
 class RefusingEmbedder(HashingEmbedder):

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmkit.nodes.bm25 import BM25Index
-from llmkit.nodes.corpus import Corpus
-from llmkit.nodes.index_dir import IndexLoadError, IndexPathError, IndexWriteError
-from llmkit.nodes.vector_index import VectorIndex
+from llmkit.nodes.retrieval.bm25 import BM25Index
+from llmkit.nodes.retrieval.corpus import Corpus
+from llmkit.nodes.retrieval.index_dir import IndexLoadError, IndexPathError, IndexWriteError
+from llmkit.nodes.retrieval.vector_index import VectorIndex
 from llmkit.rag import RAGChain
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from llmkit.errors import LlmkitError, RetryableError
-from llmkit.nodes.corpus import Corpus
-from llmkit.nodes.embedders import HashingEmbedder
+from llmkit.nodes.retrieval.corpus import Corpus
+from llmkit.nodes.retrieval.embedders import HashingEmbedder
 
 
 class FlakyEmbedder:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmkit.nodes.corpus import Corpus
+from llmkit.nodes.retrieval.corpus import Corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # temporary directory and before the swap, and says so, so the kill lands mid-write.
 CHILD = textwrap.dedent("""
     import sys, time
-    from llmkit.nodes import vector_index
-    from llmkit.nodes.corpus import Corpus
+    from llmkit.nodes.retrieval import vector_index
+    from llmkit.nodes.retrieval.corpus import Corpus
 
     save = vector_index.VectorIndex.save
 

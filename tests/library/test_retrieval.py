@@ -4,8 +4,8 @@ import pytest
 
 from llmkit.cache import MemoryCache
 from llmkit.core.stats import Profile
-from llmkit.nodes.corpus import Corpus
-from llmkit.nodes.embedders import HashingEmbedder
+from llmkit.nodes.retrieval.corpus import Corpus
+from llmkit.nodes.retrieval.embedders import HashingEmbedder
 from llmkit.rag import RAGChain
 from tests.extras import require
 

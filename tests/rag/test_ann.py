@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from llmkit.errors import MissingExtraError
-from llmkit.nodes.vector_index import VectorIndex
+from llmkit.nodes.retrieval.vector_index import VectorIndex
 from tests.extras import require
 
 require("faiss", "faiss")  # CI installs the extra with `dev`: missing there, it fails
 
-from llmkit.nodes.ann import HNSWIndex  # noqa: E402
+from llmkit.nodes.retrieval.ann import HNSWIndex  # noqa: E402
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from llmkit.nodes.bm25 import BM25Index
-from llmkit.nodes.vector_index import IndexLoadError
+from llmkit.nodes.retrieval.bm25 import BM25Index
+from llmkit.nodes.retrieval.vector_index import IndexLoadError
 
 DOCS = {
     "cats": "Cats are small domesticated carnivores. Cats purr.",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.nodes.context import build_context
-from llmkit.nodes.extractive import NOT_FOUND, ExtractiveGenerator
+from llmkit.nodes.generation.context import build_context
+from llmkit.nodes.generation.extractive import NOT_FOUND, ExtractiveGenerator
 
 
 def hit(id_: str, score: float, text: str, source: str = "s.md") -> dict:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.nodes.documents import DocumentsNotFoundError, load_files, sentences, split
+from llmkit.nodes.retrieval.documents import DocumentsNotFoundError, load_files, sentences, split
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from llmkit.errors import MissingExtraError
-from llmkit.nodes.embedders import HashingEmbedder, SentenceTransformerEmbedder, tokenize
+from llmkit.nodes.retrieval.embedders import HashingEmbedder, SentenceTransformerEmbedder, tokenize
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.",
          "\uff26\uff55\uff4c\uff4c-width \uff34\uff25\uff38\uff34 and \ufb01 ligatures",
@@ -19,7 +19,7 @@ TEXTS = ["The quick brown fox jumps over the lazy dog.",
 
 SCRIPT = """
 import hashlib, sys
-from llmkit.nodes.embedders import HashingEmbedder
+from llmkit.nodes.retrieval.embedders import HashingEmbedder
 texts = {texts!r}
 print(hashlib.sha256(HashingEmbedder(dim=97).embed(texts).tobytes()).hexdigest())
 """

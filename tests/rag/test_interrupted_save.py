@@ -11,16 +11,16 @@ import time
 import numpy as np
 import pytest
 
-from llmkit.nodes.bm25 import BM25Index
-from llmkit.nodes.vector_index import VectorIndex
+from llmkit.nodes.retrieval.bm25 import BM25Index
+from llmkit.nodes.retrieval.vector_index import VectorIndex
 
 # Saves a new index over `directory`, parking forever at the chosen point of the save.
 SCRIPT = """
 import os, sys, time
 from pathlib import Path
 import numpy as np
-from llmkit.nodes.bm25 import BM25Index
-from llmkit.nodes.vector_index import VectorIndex
+from llmkit.nodes.retrieval.bm25 import BM25Index
+from llmkit.nodes.retrieval.vector_index import VectorIndex
 
 directory, point, ready, kind = sys.argv[1:5]
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from llmkit.nodes.documents import load_files, read_chunks, split
+from llmkit.nodes.retrieval.documents import load_files, read_chunks, split
 
 # Pieces that exercise every kind of break and heading, and their neighbours: sentence ends
 # and closers, paragraph and line breaks, Markdown and RST headings (and underline-looking

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmkit.errors import LlmkitError
-from llmkit.nodes.vector_index import IndexLoadError, VectorIndex
+from llmkit.nodes.retrieval.vector_index import IndexLoadError, VectorIndex
 
 
 def unit_grid_vector(draw, dim: int) -> np.ndarray:

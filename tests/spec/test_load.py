@@ -361,6 +361,13 @@ def test_graph_errors_keep_their_class_and_gain_the_nodes_line(old, new, error, 
     assert caught.value.line in (4, 5, 6)
 
 
+def test_an_error_in_an_output_named_like_a_node_points_at_the_output():
+    text = TWO_NODES.replace("out: b.text", "a: b.txt")
+    with pytest.raises(UnknownPortError, match=r"^<string>:6:\d+: output 'a' reads") as caught:
+        load_pipeline(text)
+    assert (caught.value.output, caught.value.node) == ("a", None)
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("# nothing\n", r"^<string>:1:1: a pipeline file is a mapping that starts with "
                      r"'llmkit: 1', not null"),

@@ -5,7 +5,7 @@ import string
 import pytest
 
 from llmkit.core.pipeline import Pipeline
-from llmkit.nodes.prompt import Prompt
+from llmkit.nodes.generation.nodes import Prompt
 from llmkit.spec.catalog import lookup
 
 

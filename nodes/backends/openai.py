@@ -2,7 +2,8 @@
 Ollama's /v1. The base URL comes from $OPENAI_BASE_URL (default https://api.openai.com/v1), the
 key from $OPENAI_API_KEY (none is sent when neither gives one).
 
-Both take `HttpApi`'s limits as keywords: `deadline`, `max_response_bytes`, `max_connections`.
+Both take the constructor params of `HttpEmbedder` and `HttpChat` (llmkit.http.backends),
+which they share with every vendor.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import httpx
 import numpy as np
 
-from llmkit.http.api import HttpApi
-from llmkit.http.backends import HttpChat, HttpEmbedder
+from llmkit.http.backends import HttpChat, HttpEmbedder, HttpModel, given
 from llmkit.http.client import TransportChoice
 from llmkit.http.errors import parse_json, unexpected_body
 from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES
@@ -27,24 +27,24 @@ __all__ = ["DEFAULT_BASE_URL", "OpenAIChat", "OpenAIEmbedder"]
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-def _api(base_url: str | None, api_key: str | None, **options: Any) -> HttpApi:
-    return HttpApi(
-        base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
-        api_key=api_key or os.environ.get("OPENAI_API_KEY"), api_key_env="OPENAI_API_KEY",
-        **options,
-    )
-
-
-class OpenAIEmbedder(HttpEmbedder):
-    """Embeddings from `POST /embeddings`.
-
-    `dim`, when given, is sent as `dimensions` (for models that can shorten their vectors) and
-    checked. Vectors are asked for in base64 (float32 bytes: ~20x cheaper to decode than JSON
-    floats); servers that ignore `encoding_format` and send floats are read as well.
-    `pooling="mean"` averages per-token vectors (llama.cpp's server started without pooling).
-    """
+class _OpenAI(HttpModel):
+    """The server is $OPENAI_BASE_URL or OpenAI's; the key, $OPENAI_API_KEY."""
 
     api = "openai"
+    key_env = "OPENAI_API_KEY"
+
+    @staticmethod
+    def server_url(base_url: str | None) -> str:
+        return base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+
+
+class OpenAIEmbedder(_OpenAI, HttpEmbedder):
+    """Embeddings from `POST /embeddings`.
+
+    Vectors are asked for in base64 (float32 bytes: ~20x cheaper to decode than JSON
+    floats); servers that ignore `encoding_format` and send floats are read as well.
+    """
+
     path = "/embeddings"
 
     def __init__(
@@ -65,11 +65,10 @@ class OpenAIEmbedder(HttpEmbedder):
         transport: TransportChoice = "auto",
         retries: int = 0,
     ) -> None:
-        http = _api(base_url, api_key, timeout=timeout, deadline=deadline,
-                    max_response_bytes=max_response_bytes, max_connections=max_connections,
-                    transport=transport, retries=retries)
-        super().__init__(model, http, dim=dim, max_inputs_per_request=max_inputs_per_request,
-                         concurrency=concurrency, pooling=pooling)
+        super().__init__(model, base_url, api_key, dim, max_inputs_per_request, concurrency,
+                         timeout, pooling=pooling, deadline=deadline,
+                         max_response_bytes=max_response_bytes, max_connections=max_connections,
+                         transport=transport, retries=retries)
         self._options["encoding_format"] = encoding_format
 
     def _vectors(self, body: Any, n: int) -> np.ndarray:
@@ -89,7 +88,7 @@ class OpenAIEmbedder(HttpEmbedder):
         return self._matrix(rows, n)
 
 
-class OpenAIChat(HttpChat):
+class OpenAIChat(_OpenAI, HttpChat):
     """Chat completions from `POST /chat/completions`, whole or streamed (SSE).
 
     A whole answer cut by `max_tokens` (`finish_reason: "length"`) is returned as it is: it is
@@ -97,38 +96,12 @@ class OpenAIChat(HttpChat):
     `data: [DONE]`, or at a finish reason if the server sends no [DONE].
     """
 
-    api = "openai"
     path = "/chat/completions"
     end_marker = "data: [DONE]"
 
-    def __init__(
-        self,
-        model: str | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        temperature: float = 0.0,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        seed: int | None = None,
-        system_prompt: str | None = None,
-        timeout: float | httpx.Timeout = 120.0,
-        *,
-        deadline: float | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        max_connections: int | None = None,
-        transport: TransportChoice = "auto",
-        retries: int = 0,
-    ) -> None:
-        http = _api(base_url, api_key, timeout=timeout, deadline=deadline,
-                    max_response_bytes=max_response_bytes, max_connections=max_connections,
-                    transport=transport, retries=retries)
-        super().__init__(model, http, temperature=temperature, max_tokens=max_tokens, stop=stop,
-                         seed=seed, system_prompt=system_prompt)
-        options: dict[str, Any] = {"model": self.model, "temperature": temperature}
-        for name, value in (("max_tokens", max_tokens), ("stop", self.stop), ("seed", seed)):
-            if value is not None:
-                options[name] = value
-        self._options = options
+    def _fixed_options(self) -> dict[str, Any]:
+        return {"model": self.model, "temperature": self.temperature,
+                **given(max_tokens=self.max_tokens, stop=self.stop, seed=self.seed)}
 
     def _payload(self, messages: list[Mapping[str, Any]], stream: bool) -> dict[str, Any]:
         return {**self._options, "messages": messages, "stream": stream}

@@ -26,8 +26,9 @@ import numpy as np
 
 from llmkit.errors import LlmkitError
 from llmkit.http.retry import with_retries
-from llmkit.nodes.bm25 import BM25Index
-from llmkit.nodes.documents import (
+from llmkit.nodes.protocols import AsyncEmbedder, Embedder
+from llmkit.nodes.retrieval.bm25 import BM25Index
+from llmkit.nodes.retrieval.documents import (
     DEFAULT_PATTERNS,
     file_problem,
     file_sha256,
@@ -36,8 +37,8 @@ from llmkit.nodes.documents import (
     read_chunks,
     split,
 )
-from llmkit.nodes.embedders import HashingEmbedder
-from llmkit.nodes.index_dir import (
+from llmkit.nodes.retrieval.embedders import HashingEmbedder
+from llmkit.nodes.retrieval.index_dir import (
     IndexLoadError,
     IndexPathError,
     NoIndexError,
@@ -46,7 +47,7 @@ from llmkit.nodes.index_dir import (
     load_index_dir,
     save_index_dir,
 )
-from llmkit.nodes.vector_index import VectorIndex
+from llmkit.nodes.retrieval.vector_index import VectorIndex
 
 __all__ = ["Corpus", "IngestReport"]
 
@@ -111,8 +112,8 @@ class Corpus:
     """
 
     def __init__(self, path: str | os.PathLike[str] | None, *, source: str | None = None,
-                 embedder: Any = None, chunk_size: int = 800, overlap: int = 120,
-                 patterns: Sequence[str] = DEFAULT_PATTERNS,
+                 embedder: Embedder | AsyncEmbedder | None = None, chunk_size: int = 800,
+                 overlap: int = 120, patterns: Sequence[str] = DEFAULT_PATTERNS,
                  ann: Mapping[str, Any] | None = None, embed_batch: int = 256,
                  retries: int = 3, rebuild: bool = False) -> None:
         if chunk_size < 1 or not 0 <= overlap < chunk_size or embed_batch < 1 or retries < 0:
@@ -205,7 +206,7 @@ class Corpus:
     def _vector_class(self) -> type[VectorIndex]:
         if self.ann is None:
             return VectorIndex
-        from llmkit.nodes.ann import HNSWIndex
+        from llmkit.nodes.retrieval.ann import HNSWIndex
 
         return HNSWIndex
 
@@ -340,7 +341,7 @@ class Corpus:
         out = np.empty((len(texts), dim or 0), dtype=np.float32)
 
         async def embed(batch: list[str]) -> np.ndarray:
-            if hasattr(self.embedder, "embed"):
+            if isinstance(self.embedder, Embedder):
                 return np.asarray(self.embedder.embed(batch), dtype=np.float32)
             return np.asarray(await self.embedder.aembed(batch), dtype=np.float32)
 
@@ -360,7 +361,7 @@ class Corpus:
                         raise LlmkitError("the embedder returned NaN or infinite values")
                     out[start:start + len(batch)] = matrix
             finally:
-                if not hasattr(self.embedder, "embed"):
+                if not isinstance(self.embedder, Embedder):
                     await self.embedder.aclose()
 
         if texts:

@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from llmkit.nodes.documents import sentence_ends
-from llmkit.nodes.embedders import tokenize
+from llmkit.nodes.retrieval.documents import sentence_ends
+from llmkit.nodes.retrieval.embedders import tokenize
 
 __all__ = ["build_context", "hit_field"]
 

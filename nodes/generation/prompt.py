@@ -1,7 +1,5 @@
-"""The `prompt` node: fills a text template from its input ports.
-
-The template is parsed once, when the node is built (peers re-parse it on every run): each
-run is a join of literal text and the formatted values.
+"""Text templates for the `prompt` node, compiled once (peers re-parse a template on every
+run): a filled template is a join of literal text and the formatted values.
 """
 
 from __future__ import annotations
@@ -10,45 +8,13 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from llmkit.core.node import Node, Settings
-from llmkit.core.registry import register
-
-__all__ = ["Prompt"]
+__all__ = ["Part", "compile_template"]
 
 _FORMATTER = string.Formatter()
 Part = str | Callable[[Mapping[str, Any]], str]
 
 
-@register("prompt")
-class Prompt(Node):
-    """Fill a `str.format` template: each `{name}` is an input port; the output is `text`.
-
-    `{name!r}`, `{name:>8}`, `{name.attr}` and `{name[0]}` work as in `str.format`; write
-    `{{` and `}}` for literal braces.
-    """
-
-    outputs = {"text": str}
-    # Formatting is cheaper than a thread hop or a cache look-up.
-    settings = Settings(inline=True, cache=False)
-
-    def __init__(self, template: str) -> None:
-        if not isinstance(template, str):
-            raise TypeError(f"template must be a string, not {type(template).__name__}")
-        self.template = template
-        self._parts, names = _compile(template)
-        self._ports: dict[str, Any] = dict.fromkeys(names, Any)
-
-    @property
-    def inputs(self) -> dict[str, Any]:  # type: ignore[override]
-        """One port per placeholder name in the template."""
-        return self._ports
-
-    def run(self, **values: Any) -> dict[str, Any]:  # type: ignore[override]
-        return {"text": "".join([part if type(part) is str else part(values)  # type: ignore[operator]
-                                 for part in self._parts])}
-
-
-def _compile(template: str) -> tuple[tuple[Part, ...], tuple[str, ...]]:
+def compile_template(template: str) -> tuple[tuple[Part, ...], tuple[str, ...]]:
     """The template as literal strings and field formatters, and its placeholder names."""
     parts: list[Part] = []
     names: dict[str, None] = {}

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from llmkit.errors import require_extra
-from llmkit.nodes.vector_index import Hit, VectorIndex
+from llmkit.nodes.retrieval.vector_index import Hit, VectorIndex
 
 __all__ = ["HNSWIndex"]
 

@@ -18,9 +18,9 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from llmkit.nodes.embedders import tokenize
-from llmkit.nodes.index_dir import corrupt, load_index_dir, save_index_dir
-from llmkit.nodes.vector_index import Hit, RowTable, TableIndex
+from llmkit.nodes.retrieval.embedders import tokenize
+from llmkit.nodes.retrieval.index_dir import corrupt, load_index_dir, save_index_dir
+from llmkit.nodes.retrieval.rows import Hit, RowTable, TableIndex
 
 __all__ = ["BM25Index"]
 

@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from llmkit.nodes.documents import sentences
-from llmkit.nodes.embedders import tokenize
+from llmkit.nodes.retrieval.documents import sentences
+from llmkit.nodes.retrieval.embedders import tokenize
 
 __all__ = ["NOT_FOUND", "ExtractiveGenerator"]
 

@@ -1,0 +1,82 @@
+"""Backends for Ollama's native API (`/api/embed`, `/api/chat` with NDJSON streaming).
+
+The server comes from $OLLAMA_HOST as Ollama's own CLI reads it ("host", "host:port" or a
+URL; default http://127.0.0.1:11434); a key, for hosted Ollama, from $OLLAMA_API_KEY.
+For Ollama's OpenAI-compatible /v1, use the backends in openai.py with
+base_url=http://host:11434/v1. Both take the constructor params of `HttpEmbedder` and
+`HttpChat` (llmkit.http.backends), which they share with every vendor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import numpy as np
+
+from llmkit.http.backends import HttpChat, HttpEmbedder, HttpModel, given
+from llmkit.http.errors import parse_json, unexpected_body
+
+__all__ = ["DEFAULT_PORT", "OllamaChat", "OllamaEmbedder", "ollama_base_url"]
+
+DEFAULT_PORT = 11434
+
+
+def ollama_base_url(host: str | None = None) -> str:
+    """The base URL for `host` (or $OLLAMA_HOST): no scheme means http and port 11434."""
+    host = (host or os.environ.get("OLLAMA_HOST") or "").strip() or "127.0.0.1"
+    if "://" in host:
+        return host.rstrip("/")
+    url = httpx.URL(f"http://{host}")
+    return str(url if url.port else url.copy_with(port=DEFAULT_PORT)).rstrip("/")
+
+
+class _Ollama(HttpModel):
+    """The server is `ollama_base_url(base_url)`; the key, $OLLAMA_API_KEY."""
+
+    api = "ollama"
+    key_env = "OLLAMA_API_KEY"
+    server_url = staticmethod(ollama_base_url)
+
+
+class OllamaEmbedder(_Ollama, HttpEmbedder):
+    """Embeddings from `POST /api/embed` (`dim`, when given, is sent as `dimensions`)."""
+
+    path = "/api/embed"
+
+    def _vectors(self, body: Any, n: int) -> np.ndarray:
+        try:
+            rows = body["embeddings"]
+        except (KeyError, TypeError):
+            raise unexpected_body(self._url, body, f"{n} embeddings") from None
+        if not isinstance(rows, list):
+            raise unexpected_body(self._url, body, f"{n} embeddings")
+        return self._matrix(rows, n)
+
+
+class OllamaChat(_Ollama, HttpChat):
+    """Chat from `POST /api/chat`, whole or streamed (one JSON object per line, the last one
+    with `"done": true`)."""
+
+    path = "/api/chat"
+    end_marker = '"done": true'
+
+    def _fixed_options(self) -> dict[str, Any]:
+        return {"temperature": self.temperature,
+                **given(num_predict=self.max_tokens, stop=self.stop, seed=self.seed)}
+
+    def _payload(self, messages: list[Mapping[str, Any]], stream: bool) -> dict[str, Any]:
+        return {"model": self.model, "messages": messages, "stream": stream,
+                "options": self._options}
+
+    def _reply(self, body: Any) -> str:
+        try:
+            return body["message"]["content"] or ""
+        except (KeyError, TypeError):
+            raise unexpected_body(self._url, body, "message.content") from None
+
+    def _piece(self, line: bytes) -> tuple[str, bool]:
+        event = parse_json(line, self._url)
+        return self._reply(event), event.get("done") is True

@@ -1,0 +1,1 @@
+"""Generation: context, prompt templates, the extractive generator; their nodes in `nodes.py`."""

@@ -1,0 +1,71 @@
+"""What the nodes ask of the components they adapt, as `typing.Protocol`s.
+
+Any object with these methods works (no base class to inherit). The runtime-checkable ones
+are the choices a node makes by what a component can do: embed in a thread or on the event
+loop, answer a whole micro-batch at once or one chat request per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["AsyncEmbedder", "BatchGenerator", "ChatModel", "Embedder", "Hit", "Ingester",
+           "Messages", "TextSearcher", "VectorSearcher"]
+
+#: A search result: `{"id": str, "score": float, "metadata": dict}` (plus `text` for chunks).
+Hit = dict[str, Any]
+Messages = str | Sequence[Mapping[str, Any]]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Embeds in the calling thread (offline models): an (n, dim) float32 array, row i for
+    text i. `dim`, when known, is the width of a row."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class AsyncEmbedder(Protocol):
+    """Embeds on the event loop (HTTP backends, which also close their connections with
+    `aclose()`)."""
+
+    async def aembed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class BatchGenerator(Protocol):
+    """Answers a whole micro-batch of questions, each from its context, in one call."""
+
+    def generate_many(self, questions: Sequence[str], contexts: Sequence[str]) -> list[str]: ...
+
+
+class ChatModel(Protocol):
+    """A chat model: the whole answer, or its pieces as they arrive."""
+
+    async def agenerate(self, messages_or_prompt: Messages) -> str: ...
+
+    def astream(self, messages_or_prompt: Messages) -> AsyncIterator[str]: ...
+
+
+class VectorSearcher(Protocol):
+    """An index searched by vector (`search`): top-k hits per query row, best first."""
+
+    def search(self, vectors: np.ndarray, k: int,
+               filter: Mapping[str, Any] | None = None) -> list[list[Hit]]: ...
+
+
+class TextSearcher(Protocol):
+    """An index searched by text (`keyword_search`): top-k hits per query, best first."""
+
+    def keyword_search(self, queries: Sequence[str], k: int,
+                       filter: Mapping[str, Any] | None = None) -> list[list[Hit]]: ...
+
+
+class Ingester(Protocol):
+    """An index kept in step with a folder (`ingest`), which reports what it did."""
+
+    def ingest(self, source: str) -> Any: ...
