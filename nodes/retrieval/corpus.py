@@ -10,20 +10,20 @@ the vectors, and the chunking settings.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import msgpack
 import numpy as np
 
+from llmkit.core import background
 from llmkit.errors import LlmkitError
 from llmkit.http.retry import with_retries
 from llmkit.nodes.protocols import AsyncEmbedder, Embedder
@@ -335,38 +335,34 @@ class Corpus:
         """The (n, dim) vectors of `texts`, embedded `embed_batch` at a time, each batch
         retried on a RetryableError; `dim`, when given, is the width they must have.
 
-        The embedder runs on an event loop of its own in a helper thread: ingest may be
-        reached from inside an event loop (the first search), which must not wait on itself.
+        The embedding runs on llmkit's background loop (`background.call`), from any thread and
+        inside a running loop too; a sync embedder runs in a worker thread there.
         """
         out = np.empty((len(texts), dim or 0), dtype=np.float32)
 
         async def embed(batch: list[str]) -> np.ndarray:
             if isinstance(self.embedder, Embedder):
-                return np.asarray(self.embedder.embed(batch), dtype=np.float32)
+                vectors = await anyio.to_thread.run_sync(self.embedder.embed, batch)
+                return np.asarray(vectors, dtype=np.float32)
             return np.asarray(await self.embedder.aembed(batch), dtype=np.float32)
 
         async def embed_all() -> None:
             nonlocal out
-            try:
-                for start in range(0, len(texts), self.embed_batch):
-                    batch = texts[start:start + self.embed_batch]
-                    matrix = await with_retries(lambda b=batch: embed(b), self.retries)
-                    if start == 0 and dim is None and matrix.ndim == 2:
-                        out = np.empty((len(texts), matrix.shape[1]), dtype=np.float32)
-                    if matrix.shape != (len(batch), out.shape[1]):
-                        raise LlmkitError(
-                            f"the embedder returned an array of shape {matrix.shape} for "
-                            f"{len(batch)} texts; expected ({len(batch)}, {out.shape[1]})")
-                    if not np.isfinite(matrix).all():
-                        raise LlmkitError("the embedder returned NaN or infinite values")
-                    out[start:start + len(batch)] = matrix
-            finally:
-                if not isinstance(self.embedder, Embedder):
-                    await self.embedder.aclose()
+            for start in range(0, len(texts), self.embed_batch):
+                batch = texts[start:start + self.embed_batch]
+                matrix = await with_retries(lambda b=batch: embed(b), self.retries)
+                if start == 0 and dim is None and matrix.ndim == 2:
+                    out = np.empty((len(texts), matrix.shape[1]), dtype=np.float32)
+                if matrix.shape != (len(batch), out.shape[1]):
+                    raise LlmkitError(
+                        f"the embedder returned an array of shape {matrix.shape} for "
+                        f"{len(batch)} texts; expected ({len(batch)}, {out.shape[1]})")
+                if not np.isfinite(matrix).all():
+                    raise LlmkitError("the embedder returned NaN or infinite values")
+                out[start:start + len(batch)] = matrix
 
         if texts:
-            with ThreadPoolExecutor(1) as pool:
-                pool.submit(asyncio.run, embed_all()).result()
+            background.call(embed_all)
         return out
 
     # -- searching --------------------------------------------------------------------------
