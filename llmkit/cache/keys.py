@@ -186,7 +186,7 @@ def _str_encoding(value: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=1024)
-def _array_head(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+def _array_key_head(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
     """Tag, dtype and shape of an array (cached: hashing many same-shaped vectors is the norm)."""
     if dtype.hasobject or dtype.fields is not None:
         raise UnhashableError(
@@ -295,7 +295,7 @@ def _feed_set(value: set[Any] | frozenset[Any], h: _Sink) -> None:
 
 @_feed.register(np.ndarray)
 def _feed_array(value: np.ndarray, h: _Sink) -> None:
-    h.update(_array_head(value.dtype, value.shape))
+    h.update(_array_key_head(value.dtype, value.shape))
     if not value.flags.c_contiguous:
         value = np.ascontiguousarray(value)
     try:

@@ -221,10 +221,10 @@ class Node:
         return self.settings.cache if self.settings.cache is not None else self.deterministic
 
     def describe(self) -> dict[str, Any]:
-        """What identifies this node's computation: type, version, params without secrets."""
-        cls = type(self)
+        """What identifies this node's computation: type (its registered name when it has one,
+        so moving a node's module keeps its cache entries), version, params without secrets."""
         return {
-            "type": f"{cls.__module__}:{cls.__qualname__}",
+            "type": self.type_name,
             "version": self.version,
             "params": without_secrets(self._params),
         }

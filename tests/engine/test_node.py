@@ -39,6 +39,19 @@ def test_fingerprint_depends_on_version():
     assert V2("m").describe()["version"] == "2"
 
 
+def test_a_registered_node_is_fingerprinted_by_its_name_not_its_module(monkeypatch):
+    from llmkit.core import registry
+
+    def defined_in(module: str) -> type[Model]:
+        return type("Shout", (Model,), {"__module__": module})
+
+    before, after = defined_in("old.place"), defined_in("new.place")
+    assert before("m").fingerprint != after("m").fingerprint  # unregistered: by module path
+    for moved in (before, after):  # the same registered type, before and after a move
+        monkeypatch.setitem(registry._BY_CLASS, moved, "shout")
+    assert before("m").fingerprint == after("m").fingerprint
+
+
 def test_configure_overrides_settings_per_instance():
     m = Model("m").configure(max_batch=7, retry=Retry(attempts=3))
     assert m.settings.max_batch == 7 and m.settings.retry.attempts == 3

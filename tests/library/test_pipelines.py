@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +51,9 @@ def test_the_quickstart_answers_from_the_projects_own_docs(tmp_path):
                             "--no-cache", env={"LLMKIT_INDEX": str(tmp_path / "index")})
     assert code == 0, err
     result = json.loads(out)
-    assert "[1]" in result["answer"]
-    assert any(s["source"].endswith(".md") for s in result["sources"])
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", result["answer"])}
+    assert cited and cited <= {s["n"] for s in result["sources"]}  # cites what it lists
+    assert all(s["source"].endswith(".md") for s in result["sources"])
 
 
 def test_ingest_pipeline_and_command_agree_and_are_incremental(docs, tmp_path):
