@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmkit.core.checks import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Check, boolean, optional
 from llmkit.core.retry import Retry
 from llmkit.secrets import without_secrets
 
@@ -76,25 +77,16 @@ class Settings:
         return {name: getattr(self, name) for name in self._given}  # type: ignore[attr-defined]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
 #: per setting: whether a value is valid, and what a valid value is
-_SETTING_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "max_batch": (lambda v: _is_int(v) and v >= 1, "an integer of at least 1"),
-    "max_wait_ms": (lambda v: _is_number(v) and v >= 0, "a number of at least 0"),
-    "concurrency": (lambda v: v is None or (_is_int(v) and v >= 1),
-                    "an integer of at least 1, or None"),
+_SETTING_CHECKS: dict[str, Check] = {
+    "max_batch": AT_LEAST_1,
+    "max_wait_ms": NON_NEGATIVE,
+    "concurrency": optional(AT_LEAST_1),
     "retry": (lambda v: isinstance(v, Retry), "a Retry"),
-    "timeout": (lambda v: v is None or (_is_number(v) and v > 0), "a number above 0, or None"),
-    "cache": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
-    "cache_ttl": (lambda v: v is None or (_is_number(v) and v > 0), "a number above 0, or None"),
-    "inline": (lambda v: isinstance(v, bool), "True or False"),
+    "timeout": optional(POSITIVE),
+    "cache": optional(boolean()),
+    "cache_ttl": optional(POSITIVE),
+    "inline": boolean(),
 }
 
 

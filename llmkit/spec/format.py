@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from llmkit.core import checks
+from llmkit.core.checks import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Check
 from llmkit.core.pipeline import Pipeline
 from llmkit.secrets import REDACTED
 from llmkit.spec.resources import ResourceSpec
@@ -44,41 +46,27 @@ def escape(text: str) -> str:
 
 
 # -- settings: the one mapping between node keys in a file and `Settings` ----------------
-Check = tuple[Callable[[Any], bool], str]
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v  # not NaN
-
-
 def optional(check: Check) -> Check:
-    return (lambda v: v is None or check[0](v)), f"{check[1]}, or null"
+    """`check`, or null: the YAML spelling of the engine's optional settings."""
+    return checks.optional(check, "null")
 
 
-_AT_LEAST_1: Check = (lambda v: _is_int(v) and v >= 1, "an integer of at least 1")
-_NON_NEGATIVE: Check = (lambda v: _is_number(v) and v >= 0, "a number of at least 0")
-_POSITIVE: Check = (lambda v: _is_number(v) and v > 0, "a number above 0")
-_FRACTION: Check = (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1")
-BOOL: Check = (lambda v: isinstance(v, bool), "true or false")
+BOOL: Check = checks.boolean("true or false")
 
 #: keys whose value is the `Settings` field of the same name
 SCALAR_SETTINGS: dict[str, Check] = {
-    "max_batch": _AT_LEAST_1,
-    "max_wait_ms": _NON_NEGATIVE,
-    "concurrency": optional(_AT_LEAST_1),
-    "timeout": optional(_POSITIVE),
+    "max_batch": AT_LEAST_1,
+    "max_wait_ms": NON_NEGATIVE,
+    "concurrency": optional(AT_LEAST_1),
+    "timeout": optional(POSITIVE),
     "inline": BOOL,
 }
 #: `retry: {...}` keys: the `Retry` fields of the same name
-RETRY_KEYS: dict[str, Check] = {"attempts": _AT_LEAST_1, "backoff": _NON_NEGATIVE,
-                                "max_backoff": _NON_NEGATIVE, "jitter": _FRACTION,
-                                "max_retry_after": _NON_NEGATIVE}
+RETRY_KEYS: dict[str, Check] = {"attempts": AT_LEAST_1, "backoff": NON_NEGATIVE,
+                                "max_backoff": NON_NEGATIVE, "jitter": FRACTION,
+                                "max_retry_after": NON_NEGATIVE}
 #: `cache: {...}` keys: `enabled` is `Settings.cache` (default true), `ttl` is `cache_ttl`
-CACHE_KEYS: dict[str, Check] = {"enabled": optional(BOOL), "ttl": optional(_POSITIVE)}
+CACHE_KEYS: dict[str, Check] = {"enabled": optional(BOOL), "ttl": optional(POSITIVE)}
 SETTING_KEYS = (*SCALAR_SETTINGS, "retry", "cache")
 
 
