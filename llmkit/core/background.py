@@ -30,18 +30,20 @@ UNWIND_SECONDS = 30.0  # how long Ctrl-C waits for a cancelled call to unwind
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
 _closers: list[Callable[[], Awaitable[Any]]] = []
 
 
 def get_loop() -> asyncio.AbstractEventLoop:
     """The background loop, started on first use."""
-    global _loop
+    global _loop, _thread
     if _loop is None:
         with _lock:
             if _loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=_serve, args=(loop,), name="llmkit-loop",
-                                 daemon=True).start()
+                _thread = threading.Thread(target=_serve, args=(loop,), name="llmkit-loop",
+                                           daemon=True)
+                _thread.start()
                 _loop = loop
     return _loop
 
@@ -55,6 +57,19 @@ def _serve(loop: asyncio.AbstractEventLoop) -> None:
     asyncio.set_event_loop(loop)
     with contextlib.suppress(RuntimeError):  # "Event loop stopped before Future completed"
         loop.run_until_complete(main())
+    _close(loop)
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left on the stopped loop, finalise its async generators and close it,
+    as `asyncio.run` does: a loop left open warns "unclosed event loop" when collected."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(BaseException):  # best effort: the process is exiting
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
 
 
 def submit(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
@@ -160,6 +175,7 @@ def is_loop(loop: object) -> bool:
 
 
 def _shutdown() -> None:
+    """At exit: close the clients, stop the loop and wait (5 s at most) until it has closed."""
     global _loop
     loop, _loop = _loop, None
     if loop is None or not loop.is_running():
@@ -168,12 +184,14 @@ def _shutdown() -> None:
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(_close_all(), loop).result(timeout=5)
     loop.call_soon_threadsafe(loop.stop)
+    if _thread is not None:
+        _thread.join(timeout=5)
 
 
 def _forget_after_fork() -> None:
     # The loop's thread does not exist in a forked child: start a new one on demand.
-    global _loop
-    _loop = None
+    global _loop, _thread
+    _loop = _thread = None
     _closers.clear()
 
 

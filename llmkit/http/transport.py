@@ -25,7 +25,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     The session is opened on the first request, in the running loop, and belongs to that
     loop (hold clients in a `LoopLocalClient` when several loops are in play). Request bodies
     are buffered; response bodies stream. Proxy variables and ~/.netrc are not read (aiohttp's
-    `trust_env` costs two thread hops per request): `make_client` uses httpx's pool then.
+    `trust_env` costs two thread hops per request): `make_client` uses httpx's pool when a
+    proxy applies.
     """
 
     def __init__(self, *, max_connections: int | None = None, keepalive_expiry: float = 5.0,
