@@ -3,26 +3,53 @@
 Importing this module registers everything; the registry imports it on first look-up.
 Node types register themselves (`@register`) in their family's `nodes` module, imported
 here; resource factories are the components' own classes, registered below: their keyword
-arguments are the resource's params in a pipeline file.
+arguments are the resource's params in a pipeline file. The HTTP backends are registered by
+import path (`Deferred`) and imported when first looked up, so that a pipeline that uses
+none of them never imports httpx or aiohttp.
 """
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
 
 from llmkit.core.registry import register_resource
 from llmkit.nodes.backends import nodes as backend_nodes  # noqa: F401  (registers web_search)
-from llmkit.nodes.backends.ollama import OllamaChat, OllamaEmbedder
-from llmkit.nodes.backends.openai import OpenAIChat, OpenAIEmbedder
-from llmkit.nodes.backends.websearch import SearxClient
 from llmkit.nodes.generation import nodes as generation_nodes  # noqa: F401  (registers them)
 from llmkit.nodes.generation.extractive import ExtractiveGenerator
 from llmkit.nodes.retrieval import nodes as retrieval_nodes  # noqa: F401  (registers them)
 from llmkit.nodes.retrieval.corpus import Corpus
 from llmkit.nodes.retrieval.embedders import HashingEmbedder, SentenceTransformerEmbedder
 
+__all__ = ["Deferred"]
+
+
+class Deferred:
+    """A resource factory known by its `module:name` path, imported on first use;
+    `llmkit.spec.catalog` swaps it for the factory itself when it is looked up."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def load(self) -> Callable[..., Any]:
+        """The factory itself (importing its module)."""
+        module, _, name = self.path.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.path!r})"
+
+
 register_resource("corpus")(Corpus)
 register_resource("hashing")(HashingEmbedder)
 register_resource("sentence_transformers")(SentenceTransformerEmbedder)
 register_resource("extractive")(ExtractiveGenerator)
-register_resource("openai_embedder")(OpenAIEmbedder)
-register_resource("openai_chat")(OpenAIChat)
-register_resource("ollama_embedder")(OllamaEmbedder)
-register_resource("ollama_chat")(OllamaChat)
-register_resource("searx")(SearxClient)
+register_resource("openai_embedder")(Deferred("llmkit.nodes.backends.openai:OpenAIEmbedder"))
+register_resource("openai_chat")(Deferred("llmkit.nodes.backends.openai:OpenAIChat"))
+register_resource("ollama_embedder")(Deferred("llmkit.nodes.backends.ollama:OllamaEmbedder"))
+register_resource("ollama_chat")(Deferred("llmkit.nodes.backends.ollama:OllamaChat"))
+register_resource("searx")(Deferred("llmkit.nodes.backends.websearch:SearxClient"))

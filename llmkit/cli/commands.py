@@ -172,14 +172,14 @@ def _open_cache(url: str | None, *, must_exist: bool = False) -> CacheStore | No
 
 # -- run -------------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
-    from llmkit.cli.batch import RESERVED
-    from llmkit.core.stats import Profile
-    from llmkit.spec import scrub_secrets
-
     if args.input_file and args.input:
         raise UsageError("give inputs with -i or with --input-file, not both")
     if args.output and not args.input_file:
         raise UsageError("--output is for --input-file runs; a single run prints its outputs")
+    from llmkit.cli.batch import RESERVED
+    from llmkit.core.stats import Profile
+    from llmkit.spec import scrub_secrets
+
     p = _load(args)
     inputs = None if args.input_file else _inputs(p, args.input)  # before touching the cache
     clash = [name for name in p.output_map if name in RESERVED] if args.input_file else []

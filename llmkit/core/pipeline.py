@@ -7,14 +7,12 @@ value; it compiles the pipeline into an immutable `Plan` that the scheduler exec
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
-from llmkit.core import background
 from llmkit.core.node import Node
 from llmkit.core.plan import INPUT, Plan, PlanNode
 from llmkit.errors import (
@@ -29,6 +27,8 @@ from llmkit.errors import (
 )
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from llmkit.cache.stores.base import CacheStore
     from llmkit.core.events import Event
 
@@ -150,20 +150,26 @@ class Pipeline:
                 **at)
         return node_name, port
 
-    @property
-    def graph(self) -> nx.DiGraph:
-        """The nodes and their edges (`ports` attribute: list of (source port, target port))."""
-        g = nx.DiGraph()
-        for name in self.nodes:
-            g.add_node(name)
+    def _edges(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """Node-to-node edges in wiring order, each with its (source port, target port)s."""
+        edges: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for name, wiring in self.wiring.items():
             for port, source in wiring.items():
                 src, src_port = self._resolve(source, node=name, port=port)
-                if src == INPUT:
-                    continue
-                if not g.has_edge(src, name):
-                    g.add_edge(src, name, ports=[])
-                g.edges[src, name]["ports"].append((src_port, port))
+                if src != INPUT:
+                    edges.setdefault((src, name), []).append((src_port, port))  # type: ignore[arg-type]
+        return edges
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The nodes and their edges (`ports` attribute: list of (source port, target port)),
+        as a networkx graph (imported here: validation does not need it)."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from(self.nodes)
+        for (src, dst), ports in self._edges().items():
+            g.add_edge(src, dst, ports=ports)
         return g
 
     def validate(self) -> Plan:
@@ -177,27 +183,28 @@ class Pipeline:
                     raise UnwiredInputError(
                         f"input '{name}.{port}' is required but nothing is wired to it",
                         node=name, port=port)
-        g = self.graph
-        try:
-            cycle = nx.find_cycle(g)
-        except nx.NetworkXNoCycle:
-            cycle = None
+        edges = self._edges()
+        successors: dict[str, list[str]] = {name: [] for name in self.nodes}
+        for src, dst in edges:
+            successors[src].append(dst)
+        cycle = _find_cycle(successors)
         if cycle:
-            path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-            last, first = cycle[-1]  # the wired input that closes the cycle is at fault
+            path = " -> ".join([*cycle, cycle[0]])
+            last, first = cycle[-1], cycle[0]  # the wired input that closes it is at fault
             raise CycleError(f"the pipeline has a cycle: {path}", node=first,
-                             port=g.edges[last, first]["ports"][0][1])
+                             port=edges[last, first][0][1])
         outputs = self.output_map
         resolved_outputs = {k: self._resolve(v, output=k) for k, v in outputs.items()}
-        position = {name: i for i, name in enumerate(self.nodes)}
-        order = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
+        order = _topological_order(successors)
         index = {name: i for i, name in enumerate(order)}
         needed: dict[str, set[str]] = {name: set() for name in order}
         for src, port in resolved_outputs.values():
             if src != INPUT:
                 needed[src].add(port)  # type: ignore[index]
-        for u, _, ports in g.edges(data="ports"):
+        n_upstream = dict.fromkeys(order, 0)
+        for (u, v), ports in edges.items():
             needed[u].update(p for p, _ in ports)
+            n_upstream[v] += 1
         plan_nodes = []
         for name in order:
             node = self.nodes[name]
@@ -208,8 +215,8 @@ class Pipeline:
             plan_nodes.append(PlanNode(
                 index=index[name], name=name, node=node, sources=tuple(sources),
                 defaults={k: v for k, v in node.defaults.items() if k not in self.wiring[name]},
-                successors=tuple(sorted(index[s] for s in g.successors(name))),
-                n_upstream=g.in_degree(name), needed=tuple(sorted(needed[name]))))
+                successors=tuple(sorted(index[s] for s in successors[name])),
+                n_upstream=n_upstream[name], needed=tuple(sorted(needed[name]))))
         self._plan = Plan(
             name=self.name, inputs=tuple(self.inputs), nodes=tuple(plan_nodes),
             outputs=tuple((k, INPUT if s == INPUT else index[s], p)  # type: ignore[index]
@@ -220,6 +227,8 @@ class Pipeline:
     def run(self, inputs: Mapping[str, Any] | None = None, /, *,
             cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
         """Run once and return the outputs; raises `NodeError` when a node fails."""
+        from llmkit.core import background
+
         return background.call(self.arun, _one(inputs, kwargs), cache=cache)
 
     async def arun(self, inputs: Mapping[str, Any] | None = None, /, *,
@@ -235,6 +244,8 @@ class Pipeline:
         `NodeError`), `cache=` a cache store, `window=` runs in flight (default 1024),
         `profile=` a `Profile` to fill with per-node statistics.
         """
+        from llmkit.core import background
+
         return background.call(self.arun_many, inputs, **options)
 
     async def arun_many(self, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
@@ -272,6 +283,50 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"
+
+
+def _find_cycle(successors: Mapping[str, list[str]]) -> list[str] | None:
+    """The nodes of the first cycle a depth-first walk meets (nodes and edges in order, as
+    networkx's `find_cycle` reports it), starting at the node the closing edge enters."""
+    visited: set[str] = set()
+    for root in successors:
+        if root in visited:
+            continue
+        visited.add(root)
+        path, on_path, stack = [root], {root}, [iter(successors[root])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                on_path.discard(path.pop())
+            elif nxt in on_path:
+                return path[path.index(nxt):]
+            elif nxt not in visited:
+                visited.add(nxt)
+                path.append(nxt)
+                on_path.add(nxt)
+                stack.append(iter(successors[nxt]))
+    return None
+
+
+def _topological_order(successors: Mapping[str, list[str]]) -> list[str]:
+    """Nodes of an acyclic graph in topological order; ties go to the node added first."""
+    position = {name: i for i, name in enumerate(successors)}
+    waiting = dict.fromkeys(successors, 0)
+    for targets in successors.values():
+        for target in targets:
+            waiting[target] += 1
+    ready = [position[name] for name, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    names, order = list(successors), []
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for target in successors[name]:
+            waiting[target] -= 1
+            if not waiting[target]:
+                heapq.heappush(ready, position[target])
+    return order
 
 
 def _one(inputs: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:

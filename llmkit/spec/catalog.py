@@ -27,9 +27,10 @@ def load_library() -> None:
     _loaded = True
     from llmkit.nodes import library  # noqa: F401  (importing it registers the library)
 
-    for ep in entry_points(group="llmkit.nodes"):
+    found = entry_points()  # one scan of the installed packages for both groups
+    for ep in found.select(group="llmkit.nodes"):
         register(ep.name)(ep.load())
-    for ep in entry_points(group="llmkit.resources"):
+    for ep in found.select(group="llmkit.resources"):
         register_resource(ep.name)(ep.load())
 
 
@@ -40,9 +41,9 @@ def available() -> dict[str, type]:
 
 
 def available_resources() -> dict[str, Callable[..., Any]]:
-    """Every registered resource type, by short name."""
+    """Every registered resource type, by short name (importing every deferred one)."""
     load_library()
-    return dict(sorted(RESOURCE_TYPES.items()))
+    return {name: _factory(name) for name in sorted(RESOURCE_TYPES)}
 
 
 def lookup(name: str, *, allow_import: bool = False) -> type:
@@ -63,13 +64,24 @@ def lookup_resource(name: str, *, allow_import: bool = False) -> Callable[..., A
     are allowed."""
     load_library()
     if name in RESOURCE_TYPES:
-        return RESOURCE_TYPES[name]
+        return _factory(name)
     if ":" in name:
         obj = _import("resource type", name, allow_import)
         if not callable(obj):
             raise PipelineError(f"resource type '{name}' is not callable")
         return obj
     raise PipelineError(f"unknown resource type '{name}'{did_you_mean(name, RESOURCE_TYPES)}")
+
+
+def _factory(name: str) -> Callable[..., Any]:
+    """The factory registered as `name`; a `Deferred` one is imported and registered in its
+    place, once."""
+    from llmkit.nodes.library import Deferred
+
+    factory = RESOURCE_TYPES[name]
+    if isinstance(factory, Deferred):
+        factory = register_resource(name)(factory.load())
+    return factory
 
 
 def _import(kind: str, path: str, allow_import: bool) -> object:

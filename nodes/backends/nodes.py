@@ -6,7 +6,6 @@ from typing import Any
 
 from llmkit.core.node import Node, Settings
 from llmkit.core.registry import register
-from llmkit.nodes.backends.websearch import SearxClient
 from llmkit.nodes.common import REMOTE_RETRY, check_k
 
 __all__ = ["WebSearchNode"]
@@ -22,7 +21,11 @@ class WebSearchNode(Node):
     settings = Settings(retry=REMOTE_RETRY)
 
     def __init__(self, client: Any = None, k: int = 5) -> None:
-        self.client, self.k = client if client is not None else SearxClient(), check_k(k)
+        if client is None:  # the HTTP stack is imported only when a client is built
+            from llmkit.nodes.backends.websearch import SearxClient
+
+            client = SearxClient()
+        self.client, self.k = client, check_k(k)
 
     async def run(self, query: str) -> dict[str, Any]:
         return {"hits": await self.client.asearch(query, k=self.k)}

@@ -23,9 +23,7 @@ import anyio.to_thread
 import msgpack
 import numpy as np
 
-from llmkit.core import background
 from llmkit.errors import LlmkitError
-from llmkit.http.retry import with_retries
 from llmkit.nodes.protocols import AsyncEmbedder, Embedder
 from llmkit.nodes.retrieval.bm25 import BM25Index
 from llmkit.nodes.retrieval.documents import (
@@ -338,6 +336,9 @@ class Corpus:
         The embedding runs on llmkit's background loop (`background.call`), from any thread and
         inside a running loop too; a sync embedder runs in a worker thread there.
         """
+        from llmkit.core import background  # the event loop and the HTTP stack's retry
+        from llmkit.http.retry import with_retries  # policy: imported only to embed
+
         out = np.empty((len(texts), dim or 0), dtype=np.float32)
 
         async def embed(batch: list[str]) -> np.ndarray:

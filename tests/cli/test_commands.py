@@ -79,15 +79,40 @@ def test_bad_cache_url_is_a_usage_error(llmkit):
     assert result.err.startswith("llmkit: error: unknown cache scheme 'mem'")
 
 
+def _imports(*args: object, **env: str) -> tuple[str, set[str]]:
+    """The stdout of `python -m llmkit.cli ARGS` run in the repository, and every module
+    it imported."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "llmkit.cli",
+                           *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          env=environment(**env), timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+                         if line.startswith("import time:")}
+
+
+def _packages(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
 def test_help_imports_neither_numpy_nor_the_engine():
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "llmkit.cli", "--help"],
-                          cwd=REPO, capture_output=True, text=True, env=environment(),
-                          timeout=30)
-    assert proc.returncode == 0
-    assert "usage: llmkit" in proc.stdout
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
-                if line.startswith("import time:")}
-    assert not imported & {"numpy", "anyio", "networkx", "yaml", "httpx"}
+    out, imported = _imports("--help")
+    assert "usage: llmkit" in out
+    assert not _packages(imported) & {"numpy", "anyio", "networkx", "yaml", "httpx",
+                                      "aiohttp"}
+
+
+def test_validate_and_a_cached_run_of_an_offline_pipeline_import_no_http_nor_networkx(
+        tmp_path):
+    env = {"LLMKIT_INDEX": str(tmp_path / "index")}
+    run = ("run", "pipelines/rag.yaml", "-i", "question=What is cached?", "--cache",
+           tmp_path / "cache.db")
+    first, _ = _imports(*run, **env)  # builds the index and fills the cache
+    out, imported = _imports(*run, **env)
+    assert out == first
+    _, validated = _imports("validate", "pipelines/rag.yaml", **env)
+    for modules in (imported, validated):
+        assert not _packages(modules) & {"networkx", "httpx", "aiohttp"}
+        assert not {m for m in modules if m.startswith("llmkit.http")}
 
 
 def test_python_dash_m_llmkit_is_the_cli(llmkit):
