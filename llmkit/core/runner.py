@@ -44,12 +44,13 @@ Result = Any  # the outputs dict, or the run's NodeError / InputError
 async def prepare_resources(plan: Plan) -> None:
     """Prepare the resources among the nodes' params that do work before they are read (a
     corpus ingests what changed in its source: `llmkit_prepare()`), in a worker thread, so
-    that fingerprints only read and the event loop never waits on an ingest. A resource
-    that fails raises a NodeError naming the first node that holds it."""
+    that fingerprints only read and the event loop never waits on an ingest; one whose
+    `llmkit_prepared` is true is skipped (no thread hop per run once a corpus is fresh). A
+    resource that fails raises a NodeError naming the first node that holds it."""
     holders: dict[int, tuple[str, Any]] = {}
     for plan_node in plan.nodes:
         for value in plan_node.node.params.values():
-            if _preparable(type(value)):
+            if _preparable(type(value)) and not getattr(value, "llmkit_prepared", False):
                 holders.setdefault(id(value), (plan_node.name, value))
     if holders:
         await anyio.to_thread.run_sync(_prepare, list(holders.values()))

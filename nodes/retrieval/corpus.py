@@ -154,6 +154,11 @@ class Corpus:
         self.llmkit_prepare()
         return len(self.vectors)
 
+    @property
+    def llmkit_prepared(self) -> bool:
+        """Whether `llmkit_prepare` has nothing left to do (a run then skips it)."""
+        return self._fresh
+
     def llmkit_prepare(self) -> None:
         """On first use, ingest what changed in the source since the index was saved (the
         resource protocol: a run calls it in a worker thread before its nodes read us)."""

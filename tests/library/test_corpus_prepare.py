@@ -84,6 +84,23 @@ def test_a_run_prepares_the_corpus_in_a_worker_thread_before_any_fingerprint(tmp
     assert ("fingerprint", True) in seen  # the scheduler took it after, from the loop
 
 
+def test_a_fresh_corpus_is_not_prepared_again_so_later_runs_make_no_thread_hop(tmp_path, docs,
+                                                                              monkeypatch):
+    from llmkit.core import runner
+
+    hops: list[int] = []
+    prepare = runner._prepare
+    monkeypatch.setattr(runner, "_prepare", lambda holders: (hops.append(len(holders)),
+                                                             prepare(holders))[1])
+    embedder = HashingEmbedder(dim=64)
+    corpus = Corpus(tmp_path / "index", source=str(docs), embedder=embedder)
+    p = (Pipeline(inputs=["q"]).add("embed", Embed(embedder), text="q")
+         .add("search", Search(corpus, k=1), vector="embed.vector"))
+    for _ in range(3):
+        assert p.run(q="what pulls the sea into tides?")["hits"]
+    assert hops == [1]  # the first run prepared it; the next two had nothing to prepare
+
+
 def test_a_corpus_that_cannot_be_prepared_fails_every_run_naming_its_node(tmp_path, docs):
     class DownEmbedder(HashingEmbedder):
         def embed(self, texts):
