@@ -37,30 +37,36 @@ def output_hash(item_key: bytes, port: str) -> bytes:
 class NodeMemo:
     """One node's cache: its fingerprint, TTL, and the warnings it has already given."""
 
-    def __init__(self, name: str, node: Node, store: CacheStore, fingerprint: bytes) -> None:
+    def __init__(self, name: str, node: Node, store: CacheStore) -> None:
         self.name = name
+        self.node = node
         self.store = store
-        self.fingerprint = fingerprint
         self.ttl = node.settings.cache_ttl
         self.blocking = store.blocking
         self._warned: set[str] = set()
 
     @classmethod
     def create(cls, name: str, node: Node, store: CacheStore | None) -> NodeMemo | None:
-        """The memo for a cacheable node, or None (no store, not cacheable, no fingerprint)."""
+        """The memo for a cacheable node, or None (no store, or not cacheable)."""
         if store is None or not node.cacheable:
             return None
+        return cls(name, node, store)
+
+    def fingerprint(self) -> bytes | None:
+        """The node's fingerprint now (resources read anew: take it once they are prepared),
+        or None when it has none: such a node's items are not cached, as said once."""
         try:
-            fingerprint = node.fingerprint
+            return self.node.fingerprint
         except UnhashableError as exc:
-            if node not in _unhashable:  # once per node, not once per run call
-                _unhashable.add(node)
-                log.warning("node '%s' is not cached: it cannot be fingerprinted (%s)", name, exc)
+            if self.node not in _unhashable:  # once per node, not once per run call
+                _unhashable.add(self.node)
+                log.warning("node '%s' is not cached: it cannot be fingerprinted (%s)",
+                            self.name, exc)
             return None
-        return cls(name, node, store, fingerprint)
 
     def warn(self, kind: str, message: str, *args: Any) -> None:
-        """Log a warning once per node and kind."""
+        """Log a warning once per node and kind; a store's read or write warns again only
+        after one has succeeded (once per outage, however many runs it spans)."""
         if kind not in self._warned:
             self._warned.add(kind)
             log.warning("node '%s': " + message, self.name, *args)
@@ -83,10 +89,12 @@ class NodeMemo:
     def get_now(self, keys: list[bytes]) -> list[Any]:
         """Cached outputs (or MISS) for `keys`, for a store that does not block."""
         try:
-            return self._decode(self.store.get_many(keys))
+            blobs = self.store.get_many(keys)
         except CacheError as exc:
             self.warn("read", "cache read failed, computing instead (%s)", exc)
             return [MISS] * len(keys)
+        self._warned.discard("read")
+        return self._decode(blobs)
 
     async def get(self, keys: list[bytes]) -> list[Any]:
         """Cached outputs (or MISS) for `keys`, reading a blocking store in a thread."""
@@ -95,6 +103,7 @@ class NodeMemo:
         except CacheError as exc:
             self.warn("read", "cache read failed, computing instead (%s)", exc)
             return [MISS] * len(keys)
+        self._warned.discard("read")
         return self._decode(blobs)
 
     # -- writing --------------------------------------------------------------------------
@@ -112,6 +121,8 @@ class NodeMemo:
             self.store.set_many(entries, node=self.name, ttl=self.ttl)
         except CacheError as exc:
             self.warn("write", "cache write failed, results are not cached (%s)", exc)
+        else:
+            self._warned.discard("write")
 
     async def put(self, entries: list[tuple[bytes, bytes]]) -> None:
         """Write in a thread that a cancellation waits for: a write is whole or absent."""
@@ -120,6 +131,8 @@ class NodeMemo:
                 lambda: self.store.set_many(entries, node=self.name, ttl=self.ttl))
         except CacheError as exc:
             self.warn("write", "cache write failed, results are not cached (%s)", exc)
+        else:
+            self._warned.discard("write")
 
 
 def value_hash(value: Any) -> bytes | None:

@@ -234,8 +234,9 @@ class Pipeline:
     async def arun(self, inputs: Mapping[str, Any] | None = None, /, *,
                    cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
         """Async `run`."""
-        results = await self.arun_many([_one(inputs, kwargs)], cache=cache, on_error="raise")
-        return results[0]  # type: ignore[return-value]
+        from llmkit.core import runner
+
+        return await runner.run_one(self.validate(), _one(inputs, kwargs), cache=cache)
 
     def run_many(self, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
         """Run every input, micro-batched and concurrently; results in input order.

@@ -1,5 +1,5 @@
-"""Drives a scheduler over a stream of inputs: a bounded window of runs in flight, results in
-input order (or as completed), and what a failed run means to the caller.
+"""One caller's drive through a plan's shared scheduler: a bounded window of runs in flight,
+results in input order (or as completed), and what a failed run means to the caller.
 
 The window counts runs admitted and not yet taken by the consumer, so memory stays flat for
 any number of inputs: a million-line JSONL streams through a fixed number of runs.
@@ -7,7 +7,6 @@ any number of inputs: a million-line JSONL streams through a fixed number of run
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import deque
 from collections.abc import (
@@ -29,70 +28,45 @@ import anyio.to_thread
 from llmkit.core import background
 from llmkit.core.events import Event
 from llmkit.core.plan import Plan
-from llmkit.core.scheduler import Run, Scheduler
+from llmkit.core.scheduler import Caller, Run
+from llmkit.core.shared import SharedScheduler
 from llmkit.core.stats import Profile
 from llmkit.errors import InputError, LlmkitError, NodeError
 
 __all__ = ["DEFAULT_WINDOW", "Driver", "collect", "events", "input_mismatch", "iterate",
-           "prepare_resources", "stream"]
+           "run_one", "stream"]
 
 DEFAULT_WINDOW = 1024
 OnError = Literal["raise", "return"]
 Result = Any  # the outputs dict, or the run's NodeError / InputError
 
 
-async def prepare_resources(plan: Plan) -> None:
-    """Prepare the resources among the nodes' params that do work before they are read (a
-    corpus ingests what changed in its source: `llmkit_prepare()`), in a worker thread, so
-    that fingerprints only read and the event loop never waits on an ingest; one whose
-    `llmkit_prepared` is true is skipped (no thread hop per run once a corpus is fresh). A
-    resource that fails raises a NodeError naming the first node that holds it."""
-    holders: dict[int, tuple[str, Any]] = {}
-    for plan_node in plan.nodes:
-        for value in plan_node.node.params.values():
-            if _preparable(type(value)) and not getattr(value, "llmkit_prepared", False):
-                holders.setdefault(id(value), (plan_node.name, value))
-    if holders:
-        await anyio.to_thread.run_sync(_prepare, list(holders.values()))
-
-
-@functools.lru_cache(maxsize=256)
-def _preparable(kind: type) -> bool:
-    """Whether values of type `kind` are resources to prepare (cached: runs ask per param)."""
-    return callable(getattr(kind, "llmkit_prepare", None))
-
-
-def _prepare(holders: list[tuple[str, Any]]) -> None:
-    for name, resource in holders:
-        try:
-            resource.llmkit_prepare()
-        except Exception as exc:
-            raise NodeError(name, exc) from exc
-
-
 class Driver:
-    """Admits inputs into a scheduler and hands finished runs to a consumer via `take`."""
+    """One caller of a plan's shared scheduler: admits its inputs while its window has room
+    and hands its results to a consumer via `take` (or, given a `sink`, as they come)."""
 
-    def __init__(self, plan: Plan, inputs: Iterable[Mapping[str, Any]] | AsyncIterable[Any],
+    def __init__(self, shared: SharedScheduler,
+                 inputs: Iterable[Mapping[str, Any]] | AsyncIterable[Any],
                  *, window: int = DEFAULT_WINDOW, ordered: bool = True,
-                 on_error: OnError = "raise", cache: Any = None,
-                 profile: Profile | None = None, emit: Any = None,
+                 on_error: OnError = "raise", profile: Profile | None = None,
+                 emit: Callable[[Event], None] | None = None,
                  sink: Callable[[int, Result], None] | None = None,
                  unprepared: NodeError | None = None) -> None:
         if on_error not in ("raise", "return"):
             raise ValueError(f"on_error must be 'raise' or 'return', not {on_error!r}")
         if window < 1:
             raise ValueError("window must be at least 1")
-        self.plan = plan
+        self.shared = shared
+        self.plan = shared.plan
         self.inputs = inputs
         self.window = window
         self.ordered = ordered
         self.on_error = on_error
         self.error: LlmkitError | None = None
         self._emit = emit
-        self.scheduler = Scheduler(plan, on_done=self._done, profile=profile, cache=cache,
-                                   emit=emit)
-        self._required = frozenset(plan.inputs)
+        self.caller = Caller(self._done, emit=self._relay if emit is not None else None,
+                             profile=profile)
+        self._required = frozenset(self.plan.inputs)
         self._in_window = 0
         self._admitted = 0
         self._exhausted = False
@@ -100,49 +74,55 @@ class Driver:
         self._next = 0
         self._out: deque[tuple[int, Result]] = deque()
         self._out_ready = anyio.Event()
+        self._changed = anyio.Event()  # a result came, room was freed, or the driver closed
         self._room = anyio.Event()
         self._closed = False
         self._sink = sink
         self._source: Iterator[Any] | None = None
         self._handed = 0  # results given to the consumer by the last `take`
         self._unprepared = unprepared  # a resource that could not be prepared fails every run
+        self._failure: Exception | None = None  # the consumer's own sink or listener raised
 
     @classmethod
-    async def start(cls, plan: Plan, inputs: Any, **options: Any) -> Driver:
-        """A driver for `plan` once its resources are prepared (the scheduler it builds reads
-        their fingerprints); when one cannot be, each run fails with its NodeError."""
-        try:
-            await prepare_resources(plan)
-        except NodeError as exc:
-            return cls(plan, inputs, unprepared=exc, **options)
-        return cls(plan, inputs, **options)
+    async def start(cls, plan: Plan, inputs: Any, *, cache: Any = None,
+                    **options: Any) -> Driver:
+        """A driver joining the shared scheduler of `plan` and `cache` on this event loop,
+        once the plan's resources are prepared (its nodes' fingerprints read them); when one
+        cannot be, each run fails with its NodeError."""
+        shared = SharedScheduler.get(plan, cache)
+        return cls(shared, inputs, unprepared=await shared.prepare(), **options)
 
     # -- producing ------------------------------------------------------------------------
     async def run(self) -> None:
-        """Admit every input and run until all are taken, or until a run fails under
-        `on_error="raise"`. Never raises for a failed run: the consumer sees `self.error`."""
-        scheduler = self.scheduler
+        """Admit every input and wait until all are delivered, or until a run fails under
+        `on_error="raise"` (the consumer sees `self.error`). However it ends (cancelled too),
+        the runs it leaves behind are withdrawn; the other callers' runs go on."""
+        self.shared.join(self.caller)
         try:
-            async with anyio.create_task_group() as tg:
-                scheduler.bind(tg)
-                if isinstance(self.inputs, AsyncIterable):
+            if isinstance(self.inputs, AsyncIterable):
+                async with anyio.create_task_group() as tg:
                     tg.start_soon(self._admit_async, aiter(self.inputs))
-                else:
-                    self._source = iter(self.inputs)
-                while not self._closed:
-                    if self._source is not None:
-                        self._admit_available()
-                    scheduler.dispatch()  # inline nodes may finish runs right here
-                    if self._exhausted and self._in_window == 0:
-                        break
-                    if self._source is not None and self._in_window < self.window:
-                        await anyio.lowlevel.checkpoint()  # room was freed: admit more
-                    else:
-                        await scheduler.wait()
-                if scheduler.busy:  # only calls for runs already failed or abandoned
-                    tg.cancel_scope.cancel()
+                    await self._until_done()
+            else:
+                self._source = iter(self.inputs)
+                await self._until_done()
+            await self.caller.flush()
         finally:
             self._close()
+            await self.shared.leave(self.caller)
+        if self._failure is not None:
+            raise self._failure
+
+    async def _until_done(self) -> None:
+        while not self._closed:
+            if self._source is not None and self._in_window < self.window:
+                self._admit_available()
+                await anyio.lowlevel.checkpoint()  # the scheduler takes them in
+                continue
+            if self._exhausted and self._in_window == 0:
+                return
+            self._changed = anyio.Event()
+            await self._changed.wait()
 
     def _admit_available(self) -> None:
         """Admit sync inputs while the window has room (up to 256 before yielding)."""
@@ -154,8 +134,6 @@ class Driver:
                 self._exhausted = True
                 return
             self._admit(item)
-        if self._in_window < self.window:
-            self.scheduler.notify()  # more to admit once the loop has had a turn
 
     async def _admit_async(self, source: AsyncIterator[Any]) -> None:
         async for item in source:
@@ -165,9 +143,8 @@ class Driver:
             if self._closed:
                 return
             self._admit(item)
-            self.scheduler.notify()
         self._exhausted = True
-        self.scheduler.notify()
+        self._changed.set()
 
     def _admit(self, item: Any) -> None:
         index = self._admitted
@@ -177,7 +154,7 @@ class Driver:
         if problem is not None:
             self._deliver(index, problem)
         else:
-            self.scheduler.admit(index, item if type(item) is dict else dict(item))
+            self.shared.admit(self.caller, index, item if type(item) is dict else dict(item))
 
     def _check(self, item: Any) -> InputError | None:
         if not isinstance(item, Mapping):
@@ -189,8 +166,24 @@ class Driver:
         return InputError(f"run {self._admitted - 1}: {problem}") if problem else None
 
     def _done(self, run: Run) -> None:
-        self._deliver(run.index, run.error if run.error is not None
-                      else run.outputs(self.plan))
+        """A run of ours finished, on the scheduler's loop: a consumer that raises stops this
+        caller only (its `run` re-raises it), never the scheduler."""
+        try:
+            self._deliver(run.index, run.error if run.error is not None
+                          else run.outputs(self.plan))
+        except Exception as exc:
+            self._fail(exc)
+
+    def _relay(self, event: Event) -> None:
+        try:
+            self._emit(event)  # type: ignore[misc]
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        if self._failure is None:
+            self._failure = exc
+        self._close()
 
     def _deliver(self, index: int, result: Result) -> None:
         if self._emit:
@@ -201,6 +194,7 @@ class Driver:
             self._sink(index, result)
             self._in_window -= 1
             self._room.set()
+            self._changed.set()
         elif not self.ordered:
             self._out.append((index, result))
         elif index == self._next:
@@ -220,7 +214,7 @@ class Driver:
         self._closed = True
         self._out_ready.set()
         self._room.set()
-        self.scheduler.notify()
+        self._changed.set()
 
     # -- consuming ------------------------------------------------------------------------
     async def take(self) -> list[tuple[int, Result]] | None:
@@ -232,7 +226,7 @@ class Driver:
             self._in_window -= self._handed
             self._handed = 0
             self._room.set()
-            self.scheduler.notify()
+            self._changed.set()
         while not self._out:
             if self._closed or (self._exhausted and self._in_window == 0):
                 return None
@@ -246,6 +240,36 @@ class Driver:
     def raise_error(self) -> None:
         if self.error is not None:
             raise self.error
+
+
+async def run_one(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None
+                  ) -> dict[str, Any]:
+    """One run, the lean way (no window, no queue): the outputs, or its error raised."""
+    shared = SharedScheduler.get(plan, cache)
+    problem = await shared.prepare()
+    if problem is None and (mismatch := input_mismatch(plan.inputs, inputs)):
+        problem = InputError(f"run 0: {mismatch}")
+    if problem is not None:
+        raise problem
+    finished: list[Run] = []
+    done = anyio.Event()
+
+    def deliver(run: Run) -> None:
+        finished.append(run)
+        done.set()
+
+    caller = Caller(deliver)
+    shared.join(caller)
+    try:
+        shared.admit(caller, 0, dict(inputs))
+        await done.wait()
+        await caller.flush()
+    finally:
+        await shared.leave(caller)
+    run = finished[0]
+    if run.error is not None:
+        raise run.error
+    return run.outputs(plan)
 
 
 async def collect(plan: Plan, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:

@@ -1,32 +1,56 @@
-"""The scheduler: moves the items of many concurrent runs through one plan.
+"""The scheduler: moves the items of many concurrent runs, of many callers, through one plan.
 
-State. A *run* is one set of pipeline inputs. Per run the scheduler holds the outputs of its
-finished nodes, per node the number of upstream nodes still unfinished (`waiting`), how many
-nodes remain, which nodes it has reached, and its error once failed. Per node it holds:
+State. A *run* is one set of pipeline inputs, owned by a *caller* (one `arun`, `run_many`,
+`astream`, ... call), which receives the run's result and, if it asked, its events and
+statistics. Per run the scheduler holds the outputs of its finished nodes, per node the
+number of upstream nodes still unfinished (`waiting`), how many nodes remain, which nodes it
+has reached, and its error once failed. Per node it holds:
 
 - ready: runs whose inputs for the node are all available (a FIFO queue);
 - in_flight: calls started and not finished, never more than the node's `concurrency`;
 - unarrived: admitted, unfailed runs that have not reached the node yet.
 
-Policy. The driver's loop calls `dispatch` to start every call that may start, then sleeps
+Policy. The owner's loop calls `dispatch` to start every call that may start, then sleeps
 (`wait`) until a call finishes, a run is admitted, or a partial batch's wait runs out:
 
 - a run reaches a node when its last upstream node finishes (source nodes: at admission);
-- a batchable node flushes up to `max_batch` ready runs when it holds `max_batch`, when no
-  admitted run can still reach it (`unarrived == 0`: a `run_many` of 100 inputs makes one
-  call, with no timer wait), or `max_wait_ms` after its first ready run queued;
+- a batchable node sends a partial batch (fewer than `max_batch` ready runs) unless company
+  is coming, in which case it waits:
+  - runs *known* to be on their way (`unarrived > 0`) wait for them, at most `max_wait_ms`
+    from the first ready run: a `run_many` of 100 inputs, or 100 `arun` calls admitted in
+    one event-loop turn, make one call, with no timer wait;
+  - runs that arrived while a call of the node was in flight wait until a call finishes,
+    then go together, however many they are: under spread arrivals (requests of a web
+    service) the batch size follows the load, and the wait never exceeds one call. Runs
+    that were ready when a call started but did not fit in it are not held (the tail of a
+    `run_many` goes at once);
+  - otherwise the batch goes at once: a lone run never waits. A full batch always goes,
+    up to `concurrency` calls in flight.
 - other nodes start at once: async ones through up to `concurrency` worker tasks that take
   ready runs one by one (a task per worker, not per run); sync ones one worker-thread hop
   for several runs; inline ones inside the loop itself;
 - a finished call hands each run its outputs (or fails the run: the other runs go on) and
   makes the runs that now have all inputs of a successor ready for it.
 
+Why not the serving systems' timers. Triton's dynamic batcher and TF Serving wait up to a
+fixed queue delay for a batch to fill, and form one when a model instance is free; Ray
+Serve's `@serve.batch` waits `batch_wait_timeout_s` and runs `max_concurrent_batches` (1) at
+a time. All three only see requests already queued, so a lone request pays the timer. This
+scheduler sees the graph: it knows which runs can still reach a node, so it waits only for
+those, and for arrivals nobody can predict it waits only while the node is busy anyway,
+which is when waiting costs least and merges most (Nagle's rule, bounded by the call).
+
+Callers are isolated. A run's failure fails that run only; `leave` withdraws a caller's
+unfinished runs (it was cancelled, timed out, or stopped at its first error), and a call
+whose runs were all withdrawn, and that no other run waits for, is cancelled.
+
 Cache. With a store, a cacheable node's arriving run first gets an item key. A run whose key
-is already being looked up or computed at the node waits for that one (single-flight);
-otherwise its key joins the node's pending lookups, made in one `get_many` per dispatch.
-Hits finish at once, misses become ready, and a finished call writes its results in one
-`set_many`. Until its lookup resolves, a run still counts as unarrived, so batches wait
-for it.
+is already being looked up or computed at the node waits for that one (single-flight, across
+callers); otherwise its key joins the node's pending lookups, made in one `get_many` per
+dispatch. Hits finish at once, misses become ready, and a finished call writes its results
+in one `set_many`. Until its lookup resolves, a run still counts as unarrived, so batches
+wait for it. Each caller fingerprints a node once, when its first run reaches it, so a
+resource that changed (a corpus that gained documents) keys the callers that come after.
 
 Values are passed by reference and never copied or checked, except that a node must return
 the output ports its successors read.
@@ -56,28 +80,54 @@ from llmkit.errors import NodeError
 if TYPE_CHECKING:
     from llmkit.cache import CacheStore
 
-__all__ = ["Run", "Scheduler"]
+__all__ = ["Caller", "Run", "Scheduler"]
 
 ASYNC_CONCURRENCY = 64
 SYNC_CONCURRENCY = 4
 CHUNK_SECONDS = 0.005  # work per worker-thread hop of a sync node
 
 
+class Caller:
+    """One entry call's share of a scheduler: where its runs' results, events (`emit`) and
+    statistics (`profile`) go, and which of its runs are unfinished."""
+
+    __slots__ = ("done", "emit", "fingerprints", "profile", "runs", "writes", "written")
+
+    def __init__(self, done: Callable[[Run], None], *,
+                 emit: Callable[[Event], None] | None = None,
+                 profile: Profile | None = None) -> None:
+        self.done = done
+        self.emit = emit
+        self.profile = profile
+        self.runs: dict[int, Run] = {}  # unfinished runs by index
+        self.fingerprints: dict[int, bytes | None] = {}  # by node index, taken on first use
+        self.writes = 0  # cache writes of its runs' results still in progress
+        self.written: anyio.Event | None = None  # set when `writes` drops to 0, if awaited
+
+    async def flush(self) -> None:
+        """Wait until its runs' results are written to the cache (a caller that returns
+        leaves them there for the next one)."""
+        if self.writes:
+            self.written = anyio.Event()
+            await self.written.wait()
+
+
 class Run:
     """One run's progress through the plan."""
 
-    __slots__ = ("error", "hashes", "index", "inputs", "keys", "outs", "reached", "remaining",
-                 "waiting")
+    __slots__ = ("error", "hashes", "index", "inputs", "keys", "outs", "owner", "reached",
+                 "remaining", "waiting")
 
-    def __init__(self, index: int, inputs: dict[str, Any], plan: Plan,
+    def __init__(self, owner: Caller, index: int, inputs: dict[str, Any], plan: Plan,
                  waiting: list[int]) -> None:
+        self.owner = owner
         self.index = index
         self.inputs = inputs
         self.outs: list[Any] = [None] * len(plan.nodes)
         self.waiting = waiting
         self.remaining = len(plan.nodes)
         self.reached = bytearray(len(plan.nodes))
-        self.error: NodeError | None = None
+        self.error: BaseException | None = None
         self.keys: list[bytes | None] | None = None  # item key per cached node
         self.hashes: dict[str, bytes | None] | None = None  # hashes of pipeline inputs
 
@@ -86,12 +136,41 @@ class Run:
                 for name, src, port in plan.outputs}
 
 
+class Withdrawn(Exception):
+    """The error of a run whose caller left (cancelled, timed out, or stopped)."""
+
+
+_WITHDRAWN = Withdrawn("the caller of this run left")
+
+
+class _Call:
+    """A call in flight: its runs, the scope that cancels it when none still needs it, and
+    once cancelled, the event its task sets when it has unwound."""
+
+    __slots__ = ("runs", "scope", "unwound")
+
+    def __init__(self, runs: list[Run]) -> None:
+        self.runs = runs
+        self.scope = anyio.CancelScope()
+        self.unwound: anyio.Event | None = None
+
+    def cancel(self) -> anyio.Event:
+        self.scope.cancel()
+        if self.unwound is None:
+            self.unwound = anyio.Event()
+        return self.unwound
+
+    def end(self) -> None:
+        if self.unwound is not None:
+            self.unwound.set()
+
+
 class _NodeState:
     """The scheduler's view of one node."""
 
-    __slots__ = ("batch", "caller", "first_at", "flights", "in_flight", "inline", "is_async",
-                 "limit", "max_batch", "max_wait", "memo", "name", "pending", "plan", "ready",
-                 "starting", "stats", "unarrived")
+    __slots__ = ("batch", "caller", "calls", "finished", "first_at", "flights", "held_at",
+                 "in_flight", "inline", "is_async", "limit", "max_batch", "max_wait", "memo",
+                 "name", "pending", "plan", "ready", "starting", "stats", "unarrived")
 
     def __init__(self, plan_node: PlanNode, stats: Any, memo: NodeMemo | None) -> None:
         node, settings = plan_node.node, plan_node.node.settings
@@ -110,6 +189,9 @@ class _NodeState:
         self.ready: deque[Run] = deque()
         self.first_at = 0.0
         self.in_flight = 0
+        self.finished = 0  # calls finished so far
+        self.held_at = -1  # `finished` when the oldest ready run arrived; -1: not held
+        self.calls: set[_Call] = set()
         self.starting = 0  # async workers started that have not taken a run yet
         self.unarrived = 0
         self.stats = stats
@@ -119,19 +201,15 @@ class _NodeState:
 
 
 class Scheduler:
-    """Executes admitted runs, starting their calls as tasks of a task group; reports each
-    finished run (outputs or error) to `on_done`. The owner's loop alternates `dispatch`
-    and `wait`."""
+    """Executes admitted runs of any number of callers, starting their calls as tasks of a
+    task group (`bind`); hands each finished run (outputs or error) to its caller. The
+    owner's loop alternates `dispatch` and `wait` while `idle` is false."""
 
-    def __init__(self, plan: Plan, *, on_done: Callable[[Run], None],
-                 profile: Profile | None = None, cache: CacheStore | None = None,
-                 emit: Callable[[Event], None] | None = None) -> None:
+    def __init__(self, plan: Plan, *, cache: CacheStore | None = None) -> None:
         self.plan = plan
-        self.on_done = on_done
-        self.emit = emit
-        profile = profile if profile is not None else Profile()
+        self.profile = Profile()  # every caller's calls: sizes the worker-thread hops
         self.nodes = [
-            _NodeState(pn, profile.node(pn.name), NodeMemo.create(pn.name, pn.node, cache))
+            _NodeState(pn, self.profile.node(pn.name), NodeMemo.create(pn.name, pn.node, cache))
             for pn in plan.nodes]
         self.cached = any(ns.memo for ns in self.nodes)
         self._upstream = [pn.n_upstream for pn in plan.nodes]
@@ -139,29 +217,69 @@ class Scheduler:
         self._wake = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self._deadline = inf
+        self.live = 0  # runs admitted and not finished
+        self.tasks = 0  # tasks started in the task group and not finished
+        self.observers = 0  # callers that want events or statistics
+        self._callers: set[Caller] = set()
 
     def bind(self, tg: anyio.abc.TaskGroup) -> None:
-        """Start calls as tasks of `tg`."""
+        """Start calls as tasks of `tg` (the owner's loop makes a new one per activation)."""
         self._tg = tg
+        self._wake = anyio.Event()
 
-    # -- entering runs --------------------------------------------------------------------
-    def admit(self, index: int, inputs: dict[str, Any]) -> None:
+    @property
+    def idle(self) -> bool:
+        """True when no run is unfinished and no task is running."""
+        return self.live == 0 and self.tasks == 0
+
+    # -- callers and their runs -----------------------------------------------------------
+    def join(self, caller: Caller) -> None:
+        """Register a caller before it admits runs; `leave` when it is done."""
+        self._callers.add(caller)
+        if caller.emit is not None or caller.profile is not None:
+            self.observers += 1
+
+    def admit(self, caller: Caller, index: int, inputs: dict[str, Any]) -> None:
         """Start a run; its source nodes see it at once. Call `notify` after admitting."""
-        run = Run(index, inputs, self.plan, list(self._upstream))
+        run = Run(caller, index, inputs, self.plan, list(self._upstream))
         if self.cached:
             run.keys = [None] * len(self.nodes)
             run.hashes = {}
+        self.live += 1
+        caller.runs[index] = run
         for ns in self.nodes:
             ns.unarrived += 1
         if not self.nodes:
-            self.on_done(run)
+            self._finish(run)
         for ns in self._sources:
             self._arrive(run, ns)
 
-    @property
-    def busy(self) -> bool:
-        """True while any call is in flight."""
-        return any(ns.in_flight for ns in self.nodes)
+    def leave(self, caller: Caller) -> list[anyio.Event]:
+        """The caller is done: withdraw its unfinished runs (it was cancelled, timed out, or
+        stopped at its first error; no result reaches it any more) and cancel the calls that
+        no run needs now; returns events set once those calls have unwound. The other
+        callers' runs go on untouched."""
+        if caller not in self._callers:
+            return []
+        self._callers.remove(caller)
+        if caller.emit is not None or caller.profile is not None:
+            self.observers -= 1
+        if not caller.runs:
+            return []
+        for run in list(caller.runs.values()):
+            run.error = _WITHDRAWN
+            self._end(run)
+        self._wake.set()
+        return [call.cancel() for ns in self.nodes for call in ns.calls
+                if not any(self._needed(ns, r) for r in call.runs)]
+
+    def fail_all(self, error: BaseException) -> None:
+        """End every unfinished run with `error` (the loop that drives them has stopped)."""
+        for caller in list(self._callers):
+            for run in list(caller.runs.values()):
+                run.error = error
+                self._end(run)
+                caller.done(run)
 
     def notify(self) -> None:
         """Wake the loop: something changed outside it."""
@@ -170,12 +288,13 @@ class Scheduler:
     # -- the loop -------------------------------------------------------------------------
     async def wait(self) -> None:
         """Sleep until `notify`, a finished call, or the next partial batch falls due."""
+        deadline = self._deadline
         if self._wake.is_set():
             await anyio.lowlevel.checkpoint()
-        elif self._deadline == inf:
+        elif deadline == inf:
             await self._wake.wait()
         else:
-            with anyio.move_on_after(max(0.0, self._deadline - time.monotonic())):
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
                 await self._wake.wait()
         self._wake = anyio.Event()
 
@@ -189,11 +308,14 @@ class Scheduler:
             ready = ns.ready
             while ready and ns.in_flight < ns.limit:
                 if ns.batch:
-                    if len(ready) < ns.max_batch and ns.unarrived > 0:
-                        due = ns.first_at + ns.max_wait
-                        if now < due:
-                            deadline = min(deadline, due)
-                            break
+                    if len(ready) < ns.max_batch:
+                        if ns.in_flight and ns.held_at == ns.finished:
+                            break  # arrived during a call: they go when one finishes
+                        if ns.unarrived > 0:
+                            due = ns.first_at + ns.max_wait
+                            if now < due:
+                                deadline = min(deadline, due)
+                                break
                     take = ns.max_batch
                 elif ns.inline:
                     take = len(ready)
@@ -202,22 +324,27 @@ class Scheduler:
                         break  # the workers already on their way will take these
                     ns.in_flight += 1
                     ns.starting += 1
-                    self._tg.start_soon(self._work, ns)  # type: ignore[union-attr]
+                    self._start(self._work, ns)
                     continue
                 else:  # sync: share the ready runs among the free worker threads
                     take = self._chunk(ns)
                 runs = [ready.popleft() for _ in range(min(take, len(ready)))]
                 if ready:
                     ns.first_at = now
-                runs = [r for r in runs if r.error is None or self._awaited(ns, r)]
+                    ns.held_at = -1  # ready now, but did not fit: not held
+                runs = [r for r in runs if self._needed(ns, r) or self._discard(ns, r)]
                 if not runs:
                     continue
                 if ns.inline:
                     self._run_inline(ns, runs)
                 else:
                     ns.in_flight += 1
-                    self._tg.start_soon(self._call, ns, runs)  # type: ignore[union-attr]
+                    self._start(self._call, ns, runs)
         self._deadline = deadline
+
+    def _start(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.tasks += 1
+        self._tg.start_soon(fn, *args)  # type: ignore[union-attr]
 
     def _chunk(self, ns: _NodeState) -> int:
         """Runs per worker-thread hop of a sync node: the ready runs shared among the free
@@ -238,58 +365,111 @@ class Scheduler:
         return args
 
     async def _call(self, ns: _NodeState, runs: list[Run]) -> None:
-        if self.emit:
-            self.emit(Event("node_started", ns.name, tuple(r.index for r in runs), len(runs)))
-        started = time.perf_counter()
+        # Only an async call can be stopped: a worker thread runs on, its result unread.
+        call = _Call(runs) if ns.is_async else None
+        outcomes = None
         try:
-            outcomes = await ns.caller.call([self._inputs(ns, r) for r in runs])
+            if self.observers:
+                self._tell("node_started", ns, runs)
+            started = time.perf_counter()
+            items = [self._inputs(ns, r) for r in runs]
+            if call is None:
+                outcomes = await ns.caller.call(items)
+            else:
+                ns.calls.add(call)
+                with call.scope:
+                    outcomes = await ns.caller.call(items)
         finally:
+            if call is not None:
+                ns.calls.discard(call)
+                call.end()
             ns.in_flight -= 1
+            ns.finished += 1
+            self.tasks -= 1
             self._wake.set()
-        self._finish_call(ns, runs, outcomes, time.perf_counter() - started)
+        if outcomes is None:  # cancelled: every run had left
+            self._forget(ns, runs)
+        else:
+            self._finish_call(ns, runs, outcomes, time.perf_counter() - started)
 
     async def _work(self, ns: _NodeState) -> None:
-        """An async node's worker: calls the node for ready runs until none is left."""
+        """An async node's worker: calls the node for ready runs until none is left. Its
+        scope is cancelled when the run it is on has left, which ends the worker."""
         ns.starting -= 1
-        ready, caller, emit = ns.ready, ns.caller, self.emit
+        ready, caller = ns.ready, ns.caller
+        sinking = False  # a token sink is set in this task's context
+        call = _Call([])
+        run = None
         try:
-            while ready:
-                run = ready.popleft()
-                if run.error is not None and not self._awaited(ns, run):
-                    continue
-                if emit:
-                    emit(Event("node_started", ns.name, (run.index,), 1))
-                    _token_sink.set(TokenSink(functools.partial(self._token, ns.name, run.index)))
-                started = time.perf_counter()
-                outcome = await caller.one(self._inputs(ns, run))
-                self._finish_call(ns, [run], [outcome], time.perf_counter() - started)
-                self._wake.set()
+            with call.scope:
+                while ready:
+                    run = ready.popleft()
+                    if not self._needed(ns, run):
+                        self._discard(ns, run)
+                        continue
+                    if self.observers:
+                        self._tell("node_started", ns, [run])
+                    emit = run.owner.emit
+                    if emit is not None:  # its tokens go to its caller, and no other run's
+                        _token_sink.set(TokenSink(functools.partial(
+                            self._token, emit, ns.name, run.index)))
+                        sinking = True
+                    elif sinking:
+                        _token_sink.set(None)
+                        sinking = False
+                    started = time.perf_counter()
+                    call.runs = [run]
+                    ns.calls.add(call)
+                    outcome = await caller.one(self._inputs(ns, run))
+                    ns.calls.discard(call)
+                    self._finish_call(ns, [run], [outcome], time.perf_counter() - started)
+                    run = None
+                    self._wake.set()
+            if run is not None:  # cancelled on it: it had left
+                self._forget(ns, [run])
         finally:
+            ns.calls.discard(call)
+            call.end()
             ns.in_flight -= 1
+            self.tasks -= 1
             self._wake.set()
 
-    def _token(self, node: str, run: int, text: str) -> None:
-        self.emit(Event("token", node, (run,), data=text))  # type: ignore[misc]
+    @staticmethod
+    def _token(emit: Callable[[Event], None], node: str, run: int, text: str) -> None:
+        emit(Event("token", node, (run,), data=text))
 
     def _run_inline(self, ns: _NodeState, runs: list[Run]) -> None:
-        if self.emit:
-            self.emit(Event("node_started", ns.name, tuple(r.index for r in runs), len(runs)))
+        if self.observers:
+            self._tell("node_started", ns, runs)
         started = time.perf_counter()
         outcomes = ns.caller.call_inline([self._inputs(ns, r) for r in runs])
         self._finish_call(ns, runs, outcomes, time.perf_counter() - started)
 
     def _finish_call(self, ns: _NodeState, runs: list[Run], outcomes: Sequence[Outcome],
                      seconds: float) -> None:
-        errors = 0
-        for run, outcome in zip(runs, outcomes, strict=True):
-            if not self._complete(ns, run, outcome):
-                errors += 1
+        failed = [not self._complete(ns, run, outcome)
+                  for run, outcome in zip(runs, outcomes, strict=True)]
         if ns.memo is not None:
             self._store(ns, runs, outcomes)
-        ns.stats.record_call(len(runs), seconds, errors)
-        if self.emit:
-            self.emit(Event("node_finished", ns.name, tuple(r.index for r in runs), len(runs),
-                            seconds, errors))
+        ns.stats.record_call(len(runs), seconds, sum(failed))
+        if self.observers:
+            self._tell("node_finished", ns, runs, seconds, failed)
+
+    def _tell(self, kind: Any, ns: _NodeState, runs: list[Run], seconds: float = 0.0,
+              failed: list[bool] | None = None) -> None:
+        """Report a call to each caller with runs in it that listens: an event with its own
+        run indices, and for a finished call a line in its profile."""
+        groups: dict[Caller, list[int]] = {}
+        for i, run in enumerate(runs):
+            if run.owner.emit is not None or run.owner.profile is not None:
+                groups.setdefault(run.owner, []).append(i)
+        for owner, positions in groups.items():
+            errors = sum(failed[i] for i in positions) if failed else 0
+            if owner.profile is not None and kind == "node_finished":
+                owner.profile.node(ns.name).record_call(len(positions), seconds, errors)
+            if owner.emit is not None:
+                owner.emit(Event(kind, ns.name, tuple(runs[i].index for i in positions),
+                                 len(positions), seconds, errors))
 
     def _complete(self, ns: _NodeState, run: Run, out: Any) -> bool:
         """Give `run` the outputs of node `ns`; False when the node failed for it."""
@@ -313,7 +493,7 @@ class Scheduler:
             if waiting[s] == 0:
                 self._arrive(run, self.nodes[s])
         if run.remaining == 0:
-            self.on_done(run)
+            self._finish(run)
         return True
 
     def _arrive(self, run: Run, ns: _NodeState) -> None:
@@ -336,14 +516,70 @@ class Scheduler:
         ns.unarrived -= 1
         if not ns.ready:
             ns.first_at = time.monotonic()
+            ns.held_at = ns.finished
         ns.ready.append(run)
 
+    # -- runs that end --------------------------------------------------------------------
+    def _finish(self, run: Run) -> None:
+        self.live -= 1
+        owner = run.owner
+        del owner.runs[run.index]
+        owner.done(run)
+
+    def _fail(self, run: Run, error: NodeError) -> None:
+        run.error = error
+        self._wake.set()  # nodes that no longer wait for this run may flush now
+        self._end(run)
+        run.owner.done(run)
+
+    def _end(self, run: Run) -> None:
+        """Take a failed or withdrawn run out of the count of every node it has not reached."""
+        for ns in self.nodes:
+            if not run.reached[ns.plan.index]:
+                run.reached[ns.plan.index] = 1
+                ns.unarrived -= 1
+        self.live -= 1
+        del run.owner.runs[run.index]
+
+    def _needed(self, ns: _NodeState, run: Run) -> bool:
+        """True while `run`'s result at `ns` matters: the run goes on, or other runs wait for
+        its (single-flight) result."""
+        if run.error is None:
+            return True
+        if ns.memo is None or run.keys is None or run.keys[ns.plan.index] is None:
+            return False
+        return len(ns.flights.get(run.keys[ns.plan.index], ())) > 1  # type: ignore[arg-type]
+
+    def _discard(self, ns: _NodeState, run: Run) -> bool:
+        """Drop a run that no longer needs `ns` from the node's single flights (a later run
+        with its key must not wait for a call that will never be made); always False."""
+        self._forget(ns, [run])
+        return False
+
+    def _forget(self, ns: _NodeState, runs: list[Run]) -> None:
+        if ns.memo is None:
+            return
+        for run in runs:
+            key = run.keys[ns.plan.index] if run.keys is not None else None
+            if key is not None and ns.flights.get(key, [None])[0] is run:
+                del ns.flights[key]
+
     # -- cache ----------------------------------------------------------------------------
+    def _fingerprint(self, ns: _NodeState, owner: Caller) -> bytes | None:
+        """The node's fingerprint as `owner` sees it: taken when its first run gets here."""
+        i = ns.plan.index
+        if i not in owner.fingerprints:
+            owner.fingerprints[i] = ns.memo.fingerprint()  # type: ignore[union-attr]
+        return owner.fingerprints[i]
+
     def _item_key(self, ns: _NodeState, run: Run) -> bytes | None:
         """The run's item key at `ns`, or None when an input cannot be hashed. Unwired
         optional inputs take class defaults, which the node's fingerprint already covers."""
         memo = ns.memo
         assert memo is not None and run.keys is not None and run.hashes is not None
+        fingerprint = self._fingerprint(ns, run.owner)
+        if fingerprint is None:
+            return None
         hashes: dict[str, bytes] = {}
         for port, src, src_port in ns.plan.sources:
             if src == INPUT:
@@ -359,21 +595,24 @@ class Scheduler:
                           port)
                 return None
             hashes[port] = h
-        return item_key(memo.fingerprint, hashes)
+        return item_key(fingerprint, hashes)
 
     def _look_up(self, ns: _NodeState) -> None:
         pending, ns.pending = ns.pending, []
         memo = ns.memo
-        assert memo is not None and self._tg is not None
+        assert memo is not None
         if memo.blocking:
-            self._tg.start_soon(self._look_up_async, ns, pending)
+            self._start(self._look_up_async, ns, pending)
         else:
             self._resolve(ns, pending, memo.get_now([key for _, key in pending]))
 
     async def _look_up_async(self, ns: _NodeState, pending: list[tuple[Run, bytes]]) -> None:
-        values = await ns.memo.get([key for _, key in pending])  # type: ignore[union-attr]
-        self._resolve(ns, pending, values)
-        self._wake.set()
+        try:
+            values = await ns.memo.get([key for _, key in pending])  # type: ignore[union-attr]
+            self._resolve(ns, pending, values)
+        finally:
+            self.tasks -= 1
+            self._wake.set()
 
     def _resolve(self, ns: _NodeState, pending: list[tuple[Run, bytes]],
                  values: list[Any]) -> None:
@@ -381,24 +620,29 @@ class Scheduler:
         for (run, key), value in zip(pending, values, strict=True):
             if value is MISS:
                 ns.stats.cache_misses += 1
+                self._count(ns, [run], "cache_misses")
                 self._enqueue(run, ns)
                 continue
             ns.unarrived -= 1
             waiting = ns.flights.pop(key, [run])
             ns.stats.cache_hits += len(waiting)
+            self._count(ns, waiting, "cache_hits")
             for waiter in waiting:
                 self._complete(ns, waiter, value)
 
-    def _awaited(self, ns: _NodeState, run: Run) -> bool:
-        """True when other runs wait for this (failed) run's result at `ns`."""
-        if ns.memo is None or run.keys is None or run.keys[ns.plan.index] is None:
-            return False
-        return len(ns.flights.get(run.keys[ns.plan.index], ())) > 1  # type: ignore[arg-type]
+    def _count(self, ns: _NodeState, runs: list[Run], counter: str) -> None:
+        """Add the runs to their callers' cache counters, for callers that keep a profile."""
+        if self.observers:
+            for run in runs:
+                if run.owner.profile is not None:
+                    stats = run.owner.profile.node(ns.name)
+                    setattr(stats, counter, getattr(stats, counter) + 1)
 
     def _store(self, ns: _NodeState, runs: list[Run], outcomes: Sequence[Outcome]) -> None:
         """Hand each computed outcome to the runs that waited for it; write the results."""
         i = ns.plan.index
         fresh = []
+        owners: set[Caller] = set()
         for run, outcome in zip(runs, outcomes, strict=True):
             key = run.keys[i] if run.keys is not None else None
             if key is None:
@@ -407,22 +651,29 @@ class Scheduler:
             for waiter in waiting[1:]:
                 ns.stats.cache_hits += 1
                 self._complete(ns, waiter, outcome)
+            self._count(ns, waiting[1:], "cache_hits")
             if isinstance(outcome, dict):
                 fresh.append((key, outcome))
+                owners.update(r.owner for r in waiting)
         if not fresh:
             return
         memo = ns.memo
         entries = memo.encode_all(fresh)  # type: ignore[union-attr]
         if memo.blocking:  # type: ignore[union-attr]
-            self._tg.start_soon(memo.put, entries)  # type: ignore[union-attr]
+            for owner in owners:
+                owner.writes += 1
+            self._start(self._put, memo, entries, owners)
         else:
             memo.put_now(entries)  # type: ignore[union-attr]
 
-    def _fail(self, run: Run, error: NodeError) -> None:
-        run.error = error
-        self._wake.set()  # nodes that no longer wait for this run may flush now
-        for ns in self.nodes:
-            if not run.reached[ns.plan.index]:
-                run.reached[ns.plan.index] = 1
-                ns.unarrived -= 1
-        self.on_done(run)
+    async def _put(self, memo: NodeMemo, entries: list[tuple[bytes, bytes]],
+                   owners: set[Caller]) -> None:
+        try:
+            await memo.put(entries)
+        finally:
+            self.tasks -= 1
+            self._wake.set()
+            for owner in owners:
+                owner.writes -= 1
+                if not owner.writes and owner.written is not None:
+                    owner.written.set()

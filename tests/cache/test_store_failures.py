@@ -1,5 +1,6 @@
 """A failing cache store never fails a run: a failed read is all misses, a failed write is
-skipped, and each gives one warning per node, for stores read inline and in a thread."""
+skipped, and each gives one warning per node and outage, for stores read inline and in a
+thread."""
 
 import logging
 
@@ -56,5 +57,17 @@ async def test_a_failing_store_leaves_runs_whole_with_one_warning(caplog, fail, 
     assert sorted(calls) == sorted(list(range(5)) * 2)  # nothing was served from the cache
     assert store.reads == store.writes == 10  # tried for every item, never gave up
     messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 2  # once per node and per run of the pipeline
+    assert len(messages) == 1  # once per node while the store keeps failing
     assert all(warning in m and "node 'double'" in m and "cache.db" in m for m in messages)
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["inline", "thread"])
+@pytest.mark.parametrize("fail", ["read", "write"])
+async def test_a_store_that_recovers_and_fails_again_warns_again(caplog, fail, blocking):
+    p = Pipeline(inputs=["x"]).add("double", node(outputs="y")(lambda x: 2 * x), x="x")
+    store = BrokenStore(fail, blocking)
+    with caplog.at_level(logging.WARNING, logger="llmkit.cache"):
+        for n, outage in enumerate((True, True, False, True)):
+            store.fail = fail if outage else "nothing"
+            await p.arun_many([{"x": 10 * n + i} for i in range(3)], cache=store, window=1)
+    assert len(caplog.records) == 2  # the first outage, then the one after the recovery

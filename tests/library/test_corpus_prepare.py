@@ -86,11 +86,11 @@ def test_a_run_prepares_the_corpus_in_a_worker_thread_before_any_fingerprint(tmp
 
 def test_a_fresh_corpus_is_not_prepared_again_so_later_runs_make_no_thread_hop(tmp_path, docs,
                                                                               monkeypatch):
-    from llmkit.core import runner
+    from llmkit.core import resources
 
     hops: list[int] = []
-    prepare = runner._prepare
-    monkeypatch.setattr(runner, "_prepare", lambda holders: (hops.append(len(holders)),
+    prepare = resources._prepare
+    monkeypatch.setattr(resources, "_prepare", lambda holders: (hops.append(len(holders)),
                                                              prepare(holders))[1])
     embedder = HashingEmbedder(dim=64)
     corpus = Corpus(tmp_path / "index", source=str(docs), embedder=embedder)
