@@ -3,10 +3,14 @@
     python -m bench.overhead [--runs 10000] [--stream 1000000] [--quick]
 
 Prints microseconds per node per item for each kind of node (inline, worker-thread, async,
-batch), the plain loop calling the same functions, single-run latency (sync `run` through
-the background loop, and `arun` inside a loop), and peak RSS of `iter_many` streaming 10k
-and 1M inputs (each in a fresh process). Targets: ≤ 10 µs per node per item, single run
-≤ 300 µs, peak RSS for 1M no higher than for 10k.
+batch), the plain loop calling the same functions; single-run latency (sync `run` through
+the background loop, and `arun` inside a loop) of the chain, of a local RAG pipeline
+(hashing embedder → top-4 of 2,000 chunks → context → prompt → no-op generator) next to
+plain Python calling the same components, and of that pipeline fully cached; and peak RSS
+of `iter_many` streaming 10k and 1M inputs (each in a fresh process). Targets (issue 11):
+≤ 10 µs per node per item; one 4-node inline run ≤ 50 µs per `await arun()` and ≤ 100 µs
+per sync `run()`; the local RAG pipeline's framework cost ≤ 300 µs per run; a fully
+cached query ≤ 0.3 ms; peak RSS for 1M no higher than for 10k.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -85,25 +91,95 @@ def plain_loop(runs: int) -> float:
     return best_of(3, loop)
 
 
-def single_run_latency(p: Pipeline, n: int = 500) -> tuple[float, float]:
-    """Median seconds of a sync `run()` and of an in-loop `await arun()`."""
-    for i in range(50):
-        p.run(x=i)
+def single_run_latency(p: Pipeline, inputs: list[dict[str, Any]], **options: Any
+                       ) -> tuple[float, float]:
+    """Median seconds of a sync `run()` and of an in-loop `await arun()`, over `inputs`."""
+    for item in inputs[:50]:
+        p.run(item, **options)
     sync_times = []
-    for i in range(n):
+    for item in inputs:
         start = time.perf_counter()
-        p.run(x=i)
+        p.run(item, **options)
         sync_times.append(time.perf_counter() - start)
 
     async def in_loop() -> list[float]:
         times = []
-        for i in range(n):
+        for item in inputs:
             start = time.perf_counter()
-            await p.arun(x=i)
+            await p.arun(item, **options)
             times.append(time.perf_counter() - start)
         return times
 
     return statistics.median(sync_times), statistics.median(anyio.run(in_loop))
+
+
+def local_rag() -> tuple[Pipeline, Callable[[str], str]]:
+    """The local RAG pipeline over 2,000 generated chunks, and the same work in plain Python
+    (the components called directly), for the framework's cost per question."""
+    from llmkit.nodes.generation.context import build_context
+    from llmkit.nodes.generation.nodes import BuildContext, Prompt
+    from llmkit.nodes.retrieval.corpus import Corpus
+    from llmkit.nodes.retrieval.embedders import HashingEmbedder
+    from llmkit.nodes.retrieval.nodes import Embed, Search
+
+    embedder = HashingEmbedder()
+    corpus = Corpus(None, embedder=embedder)
+    corpus.ingest_documents([f"Document {i} tells of topic {i % 97} and of {i % 13} more."
+                             for i in range(2000)])
+    template = "Context:\n{context}\n\nQuestion: {question}"
+
+    def generate(prompt: str) -> str:
+        return ""
+
+    p = (Pipeline("local_rag", inputs=["question"])
+         .add("embed", Embed(embedder), text="question")
+         .add("search", Search(corpus, k=4), vector="embed.vector")
+         .add("context", BuildContext(), hits="search.hits")
+         .add("prompt", Prompt(template), context="context.text", question="question")
+         .add("generate", node(outputs="answer", inline=True)(generate), prompt="prompt.text")
+         .outputs(answer="generate.answer"))
+
+    def plain(question: str) -> str:
+        vector = embedder.embed([question])
+        hits = corpus.search(vector, 4)[0]
+        context = build_context(hits)["text"]
+        return generate(template.format(context=context, question=question))
+
+    return p, plain
+
+
+def plain_latency(fn: Callable[[str], str], questions: list[str]) -> float:
+    """Median seconds of `fn(question)`."""
+    times = []
+    for question in questions:
+        start = time.perf_counter()
+        fn(question)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def single_runs(n: int) -> None:
+    """Single-run latency: the no-op chains, the local RAG pipeline next to plain Python, and
+    a fully cached query."""
+    from llmkit.cache import MemoryCache
+
+    print(f"\nsingle-run latency (median of {n})")
+    for kind in ("inline", "thread"):
+        sync, in_loop = single_run_latency(chain(kind), [{"x": i} for i in range(n)])
+        print(f"{kind + ' chain':<18} run() {sync * 1e6:7.0f} µs   await arun() "
+              f"{in_loop * 1e6:7.0f} µs")
+    p, plain = local_rag()
+    questions = [f"what does topic {i % 97} tell?" for i in range(n)]
+    sync, in_loop = single_run_latency(p, [{"question": q} for q in questions])
+    base = plain_latency(plain, questions)
+    print(f"{'local RAG':<18} run() {sync * 1e6:7.0f} µs   await arun() {in_loop * 1e6:7.0f} µs"
+          f"   plain Python {base * 1e6:5.0f} µs   framework cost (arun) "
+          f"{(in_loop - base) * 1e6:5.0f} µs")
+    cache = MemoryCache()
+    same = [{"question": questions[0]}] * n
+    sync, in_loop = single_run_latency(p, same, cache=cache)
+    print(f"{'RAG, fully cached':<18} run() {sync * 1e6:7.0f} µs   await arun() "
+          f"{in_loop * 1e6:7.0f} µs   = {in_loop / base:.2f}x plain Python")
 
 
 def stream_peak_rss(count: int) -> float:
@@ -141,10 +217,7 @@ def main() -> None:
         t = best_of(3, lambda p=p: p.run_many(inputs))
         print(f"{kind:<10} {t / runs / NODES * 1e6:>13.2f} {t / loop:>13.1f}")
 
-    print("\nsingle-run latency (median of 500)")
-    for kind in ("inline", "thread"):
-        sync, in_loop = single_run_latency(chain(kind))
-        print(f"{kind:<10} run() {sync * 1e6:7.0f} µs   await arun() {in_loop * 1e6:7.0f} µs")
+    single_runs(500)
 
     print("\npeak RSS streaming through iter_many (fresh process each)")
     counts = [10_000] + ([] if args.quick else [args.stream])

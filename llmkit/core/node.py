@@ -46,7 +46,8 @@ class Settings:
     """How the scheduler treats a node. `None` means "the node kind's default".
 
     - max_batch: items per `run_batch` call;
-    - max_wait_ms: how long a partial batch may wait for more items, from its first item;
+    - max_wait_ms: how long a partial batch may wait for runs on their way to the node,
+      from its first item (items that arrive during a call of the node go when it ends);
     - concurrency: calls in flight at once (default 64 for async nodes, 4 for sync ones);
     - retry: the `Retry` policy; timeout: seconds per call;
     - cache: whether results are cached (default: on when the node is deterministic);

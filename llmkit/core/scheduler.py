@@ -328,11 +328,14 @@ class Scheduler:
                     continue
                 else:  # sync: share the ready runs among the free worker threads
                     take = self._chunk(ns)
-                runs = [ready.popleft() for _ in range(min(take, len(ready)))]
+                runs = []
+                for _ in range(min(take, len(ready))):
+                    run = ready.popleft()
+                    if run.error is None or self._needed(ns, run) or self._discard(ns, run):
+                        runs.append(run)
                 if ready:
                     ns.first_at = now
                     ns.held_at = -1  # ready now, but did not fit: not held
-                runs = [r for r in runs if self._needed(ns, r) or self._discard(ns, r)]
                 if not runs:
                     continue
                 if ns.inline:
@@ -447,11 +450,12 @@ class Scheduler:
 
     def _finish_call(self, ns: _NodeState, runs: list[Run], outcomes: Sequence[Outcome],
                      seconds: float) -> None:
-        failed = [not self._complete(ns, run, outcome)
+        complete = self._complete
+        failed = [not complete(ns, run, outcome)
                   for run, outcome in zip(runs, outcomes, strict=True)]
         if ns.memo is not None:
             self._store(ns, runs, outcomes)
-        ns.stats.record_call(len(runs), seconds, sum(failed))
+        ns.stats.record_call(len(runs), seconds, failed.count(True))
         if self.observers:
             self._tell("node_finished", ns, runs, seconds, failed)
 
@@ -514,7 +518,7 @@ class Scheduler:
 
     def _enqueue(self, run: Run, ns: _NodeState) -> None:
         ns.unarrived -= 1
-        if not ns.ready:
+        if ns.batch and not ns.ready:  # only a batch waits, from its first run on
             ns.first_at = time.monotonic()
             ns.held_at = ns.finished
         ns.ready.append(run)

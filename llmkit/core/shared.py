@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import time
 from math import inf
 from typing import Any
@@ -174,3 +175,6 @@ class SharedScheduler:
         if _active.get(self._key) is self:
             del _active[self._key]  # new callers get a new scheduler
         self.scheduler.fail_all(error)
+
+
+os.register_at_fork(after_in_child=_active.clear)  # a child has none of the parent's loops
