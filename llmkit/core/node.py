@@ -46,8 +46,8 @@ class Settings:
     """How the scheduler treats a node. `None` means "the node kind's default".
 
     - max_batch: items per `run_batch` call;
-    - max_wait_ms: how long a partial batch may wait for runs on their way to the node,
-      from its first item (items that arrive during a call of the node go when it ends);
+    - max_wait_ms: the longest a partial batch waits for company, from its first item: for
+      runs on their way to the node, or for the end of its call in flight;
     - concurrency: calls in flight at once (default 64 for async nodes, 4 for sync ones);
     - retry: the `Retry` policy; timeout: seconds per call;
     - cache: whether results are cached (default: on when the node is deterministic);
@@ -59,7 +59,7 @@ class Settings:
     """
 
     max_batch: int = 32
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = 20.0
     concurrency: int | None = None
     retry: Retry = field(default_factory=Retry)
     timeout: float | None = None
