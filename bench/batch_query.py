@@ -237,7 +237,7 @@ def rag_chain(args: argparse.Namespace, base_url: str) -> tuple[Subject, RAGChai
 
 
 @contextlib.contextmanager
-def yaml_pipeline(args: argparse.Namespace, base_url: str) -> Iterator[tuple[Subject, str]]:
+def rag_openai_pipeline(args: argparse.Namespace, base_url: str) -> Iterator[Any]:
     """`pipelines/rag_openai.yaml` on the generated corpus, written to a temporary folder."""
     from llmkit import load_pipeline
 
@@ -249,7 +249,13 @@ def yaml_pipeline(args: argparse.Namespace, base_url: str) -> Iterator[tuple[Sub
         env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": args.api_key,
                "LLMKIT_MODEL": args.chat_model, "LLMKIT_EMBED_MODEL": args.embed_model,
                "LLMKIT_INDEX": str(Path(tmp, "index")), "LLMKIT_DOCS": str(docs)}
-        pipeline = load_pipeline(ROOT / "pipelines" / "rag_openai.yaml", env=env)
+        yield load_pipeline(ROOT / "pipelines" / "rag_openai.yaml", env=env)
+
+
+@contextlib.contextmanager
+def yaml_pipeline(args: argparse.Namespace, base_url: str) -> Iterator[tuple[Subject, str]]:
+    """`rag_openai_pipeline` as a Subject: `run` in a loop against `run_many`."""
+    with rag_openai_pipeline(args, base_url) as pipeline:
         if args.concurrency:
             pipeline.nodes["generate"].configure(concurrency=args.concurrency)
         subject = Subject("run_many", lambda q: pipeline.run(question=q),
@@ -277,24 +283,30 @@ def _run(args: argparse.Namespace, base_url: str, counter: Counter, server: Any)
           "<= 1 ms client CPU per question in batch (<= 1.5 ms sequentially)")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every bench against an OpenAI-compatible server: which server, and the
+    corpus and models it is asked about."""
     parser.add_argument("--base-url", default=None,
                         help="a running OpenAI-compatible server's API base, e.g. "
                              "http://127.0.0.1:8765/v1 (no fake server is started)")
-    parser.add_argument("--yaml", action="store_true",
-                        help="run pipelines/rag_openai.yaml instead of a RAGChain")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="our fake server's")
-    parser.add_argument("--sizes", default="10,100", help="comma-separated question counts")
-    parser.add_argument("--rounds", type=int, default=3, help="batch rounds (median shown)")
-    parser.add_argument("--loop-queries", type=int, default=1000)
     parser.add_argument("--chunks", type=int, default=200, help="corpus size")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="chat requests in flight (the generate node's concurrency)")
     parser.add_argument("--embed-model", default=os.environ.get("LLMKIT_EMBED_MODEL",
                                                                 "fake-embed"))
     parser.add_argument("--chat-model", default=os.environ.get("LLMKIT_MODEL", "fake-chat"))
     parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY") or "bench")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_server_options(parser)
+    parser.add_argument("--yaml", action="store_true",
+                        help="run pipelines/rag_openai.yaml instead of a RAGChain")
+    parser.add_argument("--sizes", default="10,100", help="comma-separated question counts")
+    parser.add_argument("--rounds", type=int, default=3, help="batch rounds (median shown)")
+    parser.add_argument("--loop-queries", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="chat requests in flight (the generate node's concurrency)")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     if args.base_url:

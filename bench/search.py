@@ -2,6 +2,7 @@
 
     python -m bench.search [--rows 100000] [--dim 384] [--k 10] [--queries 1,10,100,1000]
     python bench/search.py --rows 1000000 --queries 100,1000 --bm25-docs 0
+    python -m bench.search --blas-crossover
 
 Prints, per query count: a one-query-at-a-time loop (`C @ q` + argpartition), llmkit's
 batched blockwise `VectorIndex.search`, the naive full `Q @ C.T` + argsort, and faiss
@@ -265,6 +266,39 @@ def concurrency_section(args: argparse.Namespace) -> None:
         print(f"{label:<27} concurrent {len(queries) / t:7.0f} q/s   alone {1 / t_one:6.0f} q/s")
 
 
+def blas_crossover_section(args: argparse.Namespace) -> None:
+    """Where a second BLAS thread starts to pay: one search every 20 ms (as questions
+    arrive), BLAS at one thread against BLAS as is, in wall time per search and in process
+    CPU per search, which counts idle BLAS threads spin-waiting after each product."""
+    from llmkit.nodes.retrieval import search_threads as module
+
+    print(f"\n## BLAS threads, one search every 20 ms (BLAS_THREADS_PAY = "
+          f"{module.BLAS_THREADS_PAY:.1e} multiply-adds): wall / CPU per search, ms")
+    pay, searches = module.BLAS_THREADS_PAY, 20
+    for rows, q in ((200, 1), (200, 10), (200, 100), (2000, 100), (8192, 100), (8192, 1024)):
+        data, queries = corpus(rows, args.dim, q)
+        index = VectorIndex(args.dim, parallel=False)
+        index.add([str(i) for i in range(rows)], data)
+        cells = []
+        for label, threads in (("1 thread", 1), ("as is", None)):
+            module.BLAS_THREADS_PAY = 0 if threads is None else pay  # `as is`: never capped
+            try:
+                with blas_threads(threads):
+                    index.search(queries, args.k)
+                    time.sleep(0.3)  # the warm-up's spin ends
+                    wall, cpu0 = 0.0, time.process_time()
+                    for _ in range(searches):
+                        start = time.perf_counter()
+                        index.search(queries, args.k)
+                        wall += time.perf_counter() - start
+                        time.sleep(0.02)
+                    cpu = time.process_time() - cpu0
+            finally:
+                module.BLAS_THREADS_PAY = pay
+            cells.append(f"{label} {wall / searches * 1e3:7.2f} / {cpu / searches * 1e3:6.2f}")
+        print(f"{q:>5} queries x {rows:>5} rows ({q * rows * args.dim:.1e}):  " + "   ".join(cells))
+
+
 def bm25_section(args: argparse.Namespace) -> None:
     from llmkit.nodes.retrieval.bm25 import BM25Index
     from llmkit.nodes.retrieval.embedders import tokenize
@@ -361,7 +395,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bm25-docs", type=int, default=50_000, help="0 skips BM25")
     parser.add_argument("--hnsw", action="store_true",
                         help="also compare approximate HNSW search (needs the faiss extra)")
+    parser.add_argument("--blas-crossover", action="store_true",
+                        help="only: where a second BLAS thread pays for one search")
     args = parser.parse_args(argv)
+    if args.blas_crossover:
+        blas_crossover_section(args)
+        return
     load = os.getloadavg()[0]
     before = machine_limits(args.repeat)
     show_vectors = vector_section(args)

@@ -1,10 +1,21 @@
 """One call of a node on a list of items: retries, timeouts, worker threads, and bisection
 of a failed batch. Every item comes back as its output dict or the exception that failed it;
-only cancellation escapes. Retries follow the node's `Retry` policy (`retry.py`)."""
+only cancellation escapes. Retries follow the node's `Retry` policy (`retry.py`).
+
+A sync node runs in a worker thread, unless its work is short: then the scheduler runs it
+in the event loop (`cheap`). A thread hop costs 0.1-0.4 ms on a loaded 2-core machine, more
+than most prompt, context, hashing or small-search calls, and work that holds the GIL gains
+nothing from a thread anyway. So each sync call's own work is timed, and once three calls
+have shown a node's work per item, a call whose estimate is under INLINE_SECONDS (short
+enough not to hold up the loop's other callers) runs inline. One inline call slower than
+SLOW_INLINE sends the node back to threads for good, so a node whose cost varies blocks the
+loop once at most. A node that sets `inline` itself (True or False) is never second-guessed.
+"""
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, cast
 
@@ -18,6 +29,10 @@ Outcome = dict[str, Any] | Exception
 Items = list[dict[str, Any]]
 T = TypeVar("T")
 
+INLINE_SECONDS = 500e-6  # estimated work of a call below which a sync node runs inline
+SLOW_INLINE = 5e-3  # an inline call slower than this sends the node back to threads
+MEASURED_CALLS = 3  # calls timed before a node may run inline
+
 
 class CallRunner:
     """Executes calls of one node with its retry, timeout and thread settings."""
@@ -29,6 +44,25 @@ class CallRunner:
         self.is_async = node.is_async()
         self.is_batch = node.is_batch()
         self.limit = limit
+        # May run inline when cheap: a sync node without a timeout that did not choose.
+        self.adaptive = (not self.is_async and self.timeout is None
+                         and node.settings.inline is None)
+        self._work_seconds = 0.0  # time inside the node's own code, over `_work_items`
+        self._work_items = 0
+        self._work_calls = 0
+
+    def cheap(self, n: int) -> bool:
+        """Whether a call on `n` items is expected to take less than a thread hop."""
+        return (self.adaptive and self._work_calls >= MEASURED_CALLS
+                and self._work_seconds * n <= INLINE_SECONDS * self._work_items)
+
+    def timed(self, seconds: float, n: int, inline: bool = False) -> None:
+        """Note a sync call's own work: `seconds` on `n` items."""
+        self._work_seconds += seconds
+        self._work_items += n
+        self._work_calls += 1
+        if inline and seconds > SLOW_INLINE:
+            self.adaptive = False
 
     @functools.cached_property
     def threads(self) -> anyio.CapacityLimiter:
@@ -52,32 +86,35 @@ class CallRunner:
             return exc
 
     def call_inline(self, items: Items) -> list[Outcome]:
-        """`call` inside the event loop, for inline nodes: no thread, and no retries or
-        timeouts (the scheduler inlines only nodes without them)."""
+        """`call` inside the event loop, one attempt: no thread, no retry and no timeout (a
+        failure the retry policy accepts is the scheduler's to send through `call`)."""
         if self.is_batch:
-            return _at_once(self._batch(items, self._invoke_batch_here))
+            return _at_once(self._batch(items, self._invoke_batch_here, once=True))
         return _run_each(self.node.run, items)
 
     # -- batch nodes --------------------------------------------------------------------
     async def _batch(self, items: Items, invoke: Callable[[Items], Awaitable[Any]] | None = None,
-                     ) -> list[Outcome]:
-        """One batch call; when it fails, bisect it: the failure may be one bad item, so
-        find it and keep the rest."""
+                     once: bool = False) -> list[Outcome]:
+        """One batch call (`once`: a single attempt); when it fails, bisect it: the failure
+        may be one bad item, so find it and keep the rest."""
         invoke = invoke or self._invoke_batch
         try:
-            outs = await self._attempts(invoke, items)
+            outs = await (invoke(items) if once else self._attempts(invoke, items))
         except Exception as exc:
             if not _bisectable(exc, items):
                 return [exc] * len(items)
             mid = len(items) // 2
-            return await self._batch(items[:mid], invoke) + await self._batch(items[mid:], invoke)
+            return (await self._batch(items[:mid], invoke, once)
+                    + await self._batch(items[mid:], invoke, once))
         return checked(outs, len(items))
 
     async def _invoke_batch(self, items: Items) -> Any:
         if self.is_async:
             return await cast("Awaitable[Any]", self.node.run_batch(items))
-        return await anyio.to_thread.run_sync(
-            self.node.run_batch, items, limiter=self.threads, abandon_on_cancel=True)
+        outs, seconds = await anyio.to_thread.run_sync(
+            _timed, self.node.run_batch, items, limiter=self.threads, abandon_on_cancel=True)
+        self.timed(seconds, len(items))
+        return outs
 
     async def _invoke_batch_here(self, items: Items) -> Any:
         return self.node.run_batch(items)
@@ -99,15 +136,19 @@ class CallRunner:
     async def _invoke_one(self, item: dict[str, Any]) -> Any:
         if self.is_async:
             return await cast("Awaitable[Any]", self.node.run(**item))
-        return await anyio.to_thread.run_sync(
-            functools.partial(self.node.run, **item), limiter=self.threads,
+        out, seconds = await anyio.to_thread.run_sync(
+            _timed, functools.partial(self.node.run, **item), None, limiter=self.threads,
             abandon_on_cancel=True)
+        self.timed(seconds, 1)
+        return out
 
     async def _chunk(self, items: Items) -> list[Outcome]:
         """Sync items in one worker-thread hop (the hop costs more than a cheap `run`);
         failures the retry policy accepts are retried one by one afterwards."""
-        outcomes = await anyio.to_thread.run_sync(
-            _run_each, self.node.run, items, limiter=self.threads, abandon_on_cancel=True)
+        outcomes, seconds = await anyio.to_thread.run_sync(
+            _timed, functools.partial(_run_each, self.node.run), items, limiter=self.threads,
+            abandon_on_cancel=True)
+        self.timed(seconds, len(items))
         retry = []
         for i, outcome in enumerate(outcomes):
             if isinstance(outcome, Exception):
@@ -168,6 +209,14 @@ def _at_once(coroutine: Coroutine[Any, Any, T]) -> T:
     coroutine.close()
     raise RuntimeError("an inline call tried to wait; only nodes without retries or a "
                        "timeout run inline")
+
+
+def _timed(fn: Callable[..., T], arg: Any) -> tuple[T, float]:
+    """`fn(arg)` (`fn()` when `arg` is None) and the seconds it took, in a worker thread:
+    the node's own work, without the hop. Raises as `fn` does."""
+    started = time.perf_counter()
+    out = fn() if arg is None else fn(arg)
+    return out, time.perf_counter() - started
 
 
 def _run_each(run: Callable[..., Any], items: Items) -> list[Outcome]:

@@ -8,9 +8,10 @@ docs; values are never checked at run time), takes its params in `__init__`, and
 - `run_batch(items: list[dict]) -> list[dict]` — a micro-batch of items of many concurrent
   runs, returning one output dict per item, same length and order.
 
-Either may be `async def`. Sync methods run in a worker thread unless `inline=True` (for
-trivial work, where a thread hop costs more than the work). Optional input ports are listed
-in `defaults` with the value they take when nothing is wired to them.
+Either may be `async def`. Sync methods run in a worker thread, or in the event loop when
+their measured work is shorter than a thread hop (`inline=True` or `False` decides it).
+Optional input ports are listed in `defaults` with the value they take when nothing is
+wired to them.
 
 Per-node `Settings` (batch size, wait, concurrency, retry, timeout, cache) have class-level
 defaults (`settings = Settings(max_batch=256)`, or a class attribute named like the setting:
@@ -52,7 +53,8 @@ class Settings:
     - retry: the `Retry` policy; timeout: seconds per call;
     - cache: whether results are cached (default: on when the node is deterministic);
     - cache_ttl: seconds a cached result lives;
-    - inline: run a sync node in the event loop itself, without a worker thread.
+    - inline: run a sync node in the event loop itself (True), in a worker thread (False),
+      or by its measured work (None, the default: inline once it proves shorter than a hop).
 
     A `Settings(...)` remembers the fields it was given (`explicit()`): a node class's
     settings override its parent's in exactly those fields, even one given its default value.
@@ -65,7 +67,7 @@ class Settings:
     timeout: float | None = None
     cache: bool | None = None
     cache_ttl: float | None = None
-    inline: bool = False
+    inline: bool | None = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Settings:
         self = super().__new__(cls)
@@ -87,7 +89,7 @@ _SETTING_CHECKS: dict[str, Check] = {
     "timeout": optional(POSITIVE),
     "cache": optional(boolean()),
     "cache_ttl": optional(POSITIVE),
-    "inline": boolean(),
+    "inline": optional(boolean()),
 }
 
 

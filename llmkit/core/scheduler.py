@@ -26,7 +26,8 @@ Policy. The owner's loop calls `dispatch` to start every call that may start, th
     up to `concurrency` calls in flight.
 - other nodes start at once: async ones through up to `concurrency` worker tasks that take
   ready runs one by one (a task per worker, not per run); sync ones one worker-thread hop
-  for several runs; inline ones inside the loop itself;
+  for several runs, or inside the loop itself when they are `inline` or their measured work
+  is shorter than a hop (`CallRunner.cheap`);
 - a finished call hands each run its outputs (or fails the run: the other runs go on) and
   makes the runs that now have all inputs of a successor ready for it.
 
@@ -180,7 +181,7 @@ class _NodeState:
         self.batch = node.is_batch()
         self.is_async = node.is_async()
         # Inline runs skip retries and timeouts: those need a task to sleep or cancel in.
-        self.inline = (settings.inline and not self.is_async and settings.timeout is None
+        self.inline = (settings.inline is True and not self.is_async and settings.timeout is None
                        and settings.retry.attempts <= 1)
         self.limit = settings.concurrency or (
             ASYNC_CONCURRENCY if self.is_async else SYNC_CONCURRENCY)
@@ -340,7 +341,7 @@ class Scheduler:
                     ns.held_at = -1  # ready now, but did not fit: not held
                 if not runs:
                     continue
-                if ns.inline:
+                if ns.inline or ns.caller.cheap(len(runs)):
                     self._run_inline(ns, runs)
                 else:
                     ns.in_flight += 1
@@ -444,11 +445,23 @@ class Scheduler:
         emit(Event("token", node, (run,), data=text))
 
     def _run_inline(self, ns: _NodeState, runs: list[Run]) -> None:
+        """One attempt in the event loop; items whose failure the node's retry policy
+        accepts go through a regular call, with its retries."""
         if self.observers:
             self._tell("node_started", ns, runs)
+        caller = ns.caller
         started = time.perf_counter()
-        outcomes = ns.caller.call_inline([self._inputs(ns, r) for r in runs])
-        self._finish_call(ns, runs, outcomes, time.perf_counter() - started)
+        outcomes = caller.call_inline([self._inputs(ns, r) for r in runs])
+        seconds = time.perf_counter() - started
+        caller.timed(seconds, len(runs), inline=True)
+        if caller.retry.attempts > 1:
+            again = [isinstance(o, Exception) and caller.retry.retries(o, 1) for o in outcomes]
+            if any(again):
+                ns.in_flight += 1
+                self._start(self._call, ns, [r for r, a in zip(runs, again, strict=True) if a])
+                runs = [r for r, a in zip(runs, again, strict=True) if not a]
+                outcomes = [o for o, a in zip(outcomes, again, strict=True) if not a]
+        self._finish_call(ns, runs, outcomes, seconds)
 
     def _finish_call(self, ns: _NodeState, runs: list[Run], outcomes: Sequence[Outcome],
                      seconds: float) -> None:

@@ -8,18 +8,28 @@ each call. A stream is retried only until its first line. Every body is read wit
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncGenerator, Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from llmkit.http.client import LoopLocalClient, TransportChoice, make_client, split_credentials
+from llmkit.http.client import (
+    LoopLocalClient,
+    TransportChoice,
+    direct_transport,
+    make_client,
+    split_credentials,
+)
 from llmkit.http.errors import parse_json, raise_for_status
 from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES, BoundedStream, failure
 from llmkit.http.retry import with_retries
 from llmkit.secrets import redact
+
+if TYPE_CHECKING:
+    from llmkit.http.transport import AiohttpTransport
 
 __all__ = ["HttpApi"]
 
@@ -57,6 +67,7 @@ class HttpApi:
         self.retries = retries
         self.deadline = deadline
         self.max_response_bytes = max_response_bytes
+        self._json_headers: list[tuple[str, str]] | None = None  # `_post_direct`'s, made once
         self._whole_deadline = deadline if deadline is not None else (
             float(timeout) if isinstance(timeout, (int, float)) else None)
         self._status_options = {"api_key_env": api_key_env, "auth_hint": auth_hint}
@@ -107,12 +118,48 @@ class HttpApi:
 
     async def _call(self, method: str, url: httpx.URL, *, model: str | None = None,
                     **kwargs: Any) -> Any:
+        client = self._clients.get()
+        transport = direct_transport(client)
+        if transport is not None and "json" in kwargs and not client.cookies:
+            return await self._post_direct(client, transport, url, kwargs["json"], model)
         response = await self._send(method, url, self._whole_deadline, model=model, **kwargs)
         try:
             body = await response.aread()
         finally:
             await response.aclose()
         return parse_json(body, url)
+
+    async def _post_direct(self, client: httpx.AsyncClient, transport: AiohttpTransport,
+                           url: httpx.URL, payload: Any, model: str | None) -> Any:
+        """`_call` of a JSON POST straight through the aiohttp transport: the same bytes
+        out, limits and errors, without httpx's Request and Response objects. A response
+        that is an error, compressed or sets a cookie is handed to httpx after all."""
+        seconds = self._whole_deadline
+        until = None if seconds is None else time.monotonic() + seconds
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode()  # as httpx encodes it
+        if self._json_headers is None:
+            self._json_headers = [*client.headers.multi_items(),
+                                  ("Content-Type", "application/json")]
+        try:
+            status, response, stream = await transport.send_direct(
+                "POST", url, self._json_headers, body, client.timeout)
+        except httpx.TransportError as exc:
+            raise failure(exc, url, until, seconds) from exc
+        bounded = BoundedStream(stream, url, self.max_response_bytes, until, seconds)
+        try:
+            content = b"".join([chunk async for chunk in bounded])
+        finally:
+            await bounded.aclose()
+        headers = response.headers
+        if status < 300 and "Content-Encoding" not in headers and "Set-Cookie" not in headers:
+            return parse_json(content, url)
+        full = httpx.Response(status, headers=response.raw_headers, content=content,
+                              request=client.build_request("POST", url, content=body,
+                                                           headers=self._json_headers))
+        client.cookies.extract_cookies(full)
+        raise_for_status(full, model=model, **self._status_options)
+        return parse_json(full.content, url)
 
     async def _send(self, method: str, url: httpx.URL, seconds: float | None, *,
                     model: str | None = None, **kwargs: Any) -> httpx.Response:

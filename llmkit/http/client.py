@@ -14,7 +14,7 @@ import functools
 import ssl
 import threading
 from collections.abc import AsyncGenerator, Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 from weakref import WeakKeyDictionary, WeakSet
@@ -24,7 +24,11 @@ import httpx
 from llmkit.core import background
 from llmkit.errors import LlmkitError
 
-__all__ = ["LoopLocalClient", "TransportChoice", "make_client", "split_credentials"]
+if TYPE_CHECKING:
+    from llmkit.http.transport import AiohttpTransport
+
+__all__ = ["LoopLocalClient", "TransportChoice", "direct_transport", "make_client",
+           "split_credentials"]
 
 TransportChoice = Literal["auto", "aiohttp", "httpx"]
 
@@ -63,6 +67,13 @@ def make_client(
     # Private, but harmless if httpx renames it (the client is then only slower).
     client._cookies = _LazyCookies()
     return client
+
+
+def direct_transport(client: httpx.AsyncClient) -> AiohttpTransport | None:
+    """The client's `AiohttpTransport`, if it sends through one (`HttpApi` then posts JSON
+    through it directly). Private httpx state, but harmless if httpx renames it: None."""
+    transport = getattr(client, "_transport", None)
+    return transport if type(transport).__name__ == "AiohttpTransport" else None  # type: ignore[return-value]
 
 
 def split_credentials(url: str, api_key: str | None = None,

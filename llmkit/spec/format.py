@@ -59,7 +59,7 @@ SCALAR_SETTINGS: dict[str, Check] = {
     "max_wait_ms": NON_NEGATIVE,
     "concurrency": optional(AT_LEAST_1),
     "timeout": optional(POSITIVE),
-    "inline": BOOL,
+    "inline": optional(BOOL),
 }
 #: `retry: {...}` keys: the `Retry` fields of the same name
 RETRY_KEYS: dict[str, Check] = {"attempts": AT_LEAST_1, "backoff": NON_NEGATIVE,

@@ -16,7 +16,7 @@ import numpy as np
 
 from llmkit.nodes.retrieval.index_dir import IndexLoadError, corrupt, load_index_dir, save_index_dir
 from llmkit.nodes.retrieval.rows import Hit, RowTable, TableIndex
-from llmkit.nodes.retrieval.search_threads import search_threads
+from llmkit.nodes.retrieval.search_threads import blas_threads_pay, search_threads
 
 __all__ = ["Hit", "IndexLoadError", "VectorIndex"]
 
@@ -24,6 +24,7 @@ _FORMAT = "llmkit.vector_index/1"
 _KIND = "vector_index"
 _EPS32 = 2.0 ** -24  # unit roundoff of float32
 _NORM_TOLERANCE = 1e-3  # rows whose norm is this close to 1 are stored as given
+_CORES = os.cpu_count() or 1  # read once: the call reads /sys on every search otherwise
 
 
 def _exact_scores(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -160,16 +161,22 @@ class VectorIndex(TableIndex):
         """Exact top-k (score desc, row asc) of each query over the valid rows.
 
         The blocks are shared out to the search threads (one per core) when there are several;
-        each returns its candidates, and the union is rescored exactly.
+        each returns its candidates, and the union is rescored exactly. A search too small for
+        a second BLAS thread to pay (`blas_threads_pay`) runs with BLAS at one thread.
         """
         plan = self._plan(mask, n_valid)
-        workers = min(os.cpu_count() or 1, len(plan))
-        if self.parallel and workers > 1 and search_threads.available():
-            parts = search_threads.map(lambda blocks: self._scan(queries, k, blocks),
-                                 [plan[i::workers] for i in range(workers)])
-            candidates = tuple(np.concatenate(c) for c in zip(*parts, strict=True))
-        else:
+        workers = min(_CORES, len(plan))
+        if not search_threads.available():
             candidates = self._scan(queries, k, plan)
+        elif self.parallel and workers > 1:
+            parts = search_threads.map(lambda blocks: self._scan(queries, k, blocks),
+                                       [plan[i::workers] for i in range(workers)])
+            candidates = tuple(np.concatenate(c) for c in zip(*parts, strict=True))
+        elif blas_threads_pay(len(queries), n_valid, self.dim):
+            candidates = self._scan(queries, k, plan)
+        else:
+            with search_threads.single_blas_thread():
+                candidates = self._scan(queries, k, plan)
         cand_q, cand_r = candidates
         exact = _exact_scores(queries[cand_q], self._vectors[cand_r])
         order = np.lexsort((cand_r, -exact, cand_q))

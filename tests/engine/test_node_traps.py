@@ -53,7 +53,7 @@ def test_class_attributes_named_like_settings_leave_the_class_for_settings():
 
 @pytest.mark.parametrize(("body", "message"), [
     ("max_batch = 0", "Bad.max_batch must be an integer of at least 1, not 0"),
-    ("inline = 1", "Bad.inline must be True or False, not 1"),
+    ("inline = 1", "Bad.inline must be True or False, or None, not 1"),
     ("concurrency = '4'", "Bad.concurrency must be an integer of at least 1, or None, not '4'"),
     ("retry = 3", "Bad.retry must be a Retry, not 3"),
     ("settings = Settings(timeout=-1)", "Bad.timeout must be a number above 0, or None"),
@@ -119,7 +119,7 @@ def test_settings_merge_down_a_chain_of_subclasses():
 
     s = Deeper.settings
     assert (s.max_batch, s.retry, s.inline, s.max_wait_ms) == (256, REMOTE_RETRY, True, 1.0)
-    assert Embed.settings.inline is False  # the parents are untouched
+    assert Embed.settings.inline is None  # the parents are untouched
 
 
 def test_settings_reads_stay_plain_attribute_reads():

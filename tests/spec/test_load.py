@@ -289,7 +289,7 @@ def test_partial_retry_keeps_the_other_fields_of_the_node_default():
     (", max_batch: 0", r"nodes\.a\.max_batch: expected an integer of at least 1, not 0"),
     (", max_batch: true", r"nodes\.a\.max_batch: expected an integer of at least 1, not true"),
     (", timeout: -1", r"nodes\.a\.timeout: expected a number above 0, or null, not -1"),
-    (", inline: 1", r"nodes\.a\.inline: expected true or false, not 1"),
+    (", inline: 1", r"nodes\.a\.inline: expected true or false, or null, not 1"),
     (", retry: {attempt: 3}", r"nodes\.a\.retry: unknown key 'attempt' \(did you mean "
                               r"'attempts'\?\)"),
     (", cache: {ttl: 0}", r"nodes\.a\.cache\.ttl: expected a number above 0"),
