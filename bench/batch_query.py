@@ -3,7 +3,10 @@
 A `RAGChain` with `OpenAIEmbedder` + `OpenAIChat` indexes a small generated corpus on an
 OpenAI-compatible server: by default llmkit's fake server (tests/servers/fake_llm.py), run
 as a subprocess answering after `--latency-ms` (50); with `--base-url URL` any running server
-instead (nothing is started). `--yaml` runs `pipelines/rag_openai.yaml` (`load_pipeline(...)
+instead (nothing is started). `--baseline` adds the same table for the RAG
+loop written by hand with asyncio, aiohttp and NumPy (bench/handwritten_rag.py), measured in
+the same run: the per-question cost llmkit is held against. `--yaml` runs
+`pipelines/rag_openai.yaml` (`load_pipeline(...)
 .run` in a loop against `.run_many`) in place of the RAGChain, on the same generated corpus.
 For 10 and 100 distinct questions, side by side in one run: the loop `for q in questions:
 rag.query(q)` and `rag.batch_query(questions)`, each with its wall time, speedup, the
@@ -23,7 +26,8 @@ that loop's HTTP clients each time, as it must). Prints ratios; asserts nothing.
 CPU per question in batch, <= 1.5 ms sequentially.
 
     python -m bench.batch_query [--latency-ms 50] [--sizes 10,100] [--rounds 3] [--yaml]
-                                [--loop-queries 1000] [--chunks 200] [--concurrency N]
+                                [--baseline] [--loop-queries 1000] [--chunks 200]
+                                [--concurrency N]
                                 [--base-url URL [--embed-model M] [--chat-model M]]
 """
 
@@ -44,6 +48,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bench.handwritten_rag import HandwrittenRAG
 from llmkit.core.scheduler import ASYNC_CONCURRENCY
 from llmkit.nodes.backends.openai import OpenAIChat, OpenAIEmbedder
 from llmkit.rag import RAGChain
@@ -263,6 +268,17 @@ def yaml_pipeline(args: argparse.Namespace, base_url: str) -> Iterator[tuple[Sub
         yield subject, "pipelines/rag_openai.yaml (load_pipeline(...).run / .run_many)"
 
 
+@contextlib.contextmanager
+def handwritten(args: argparse.Namespace, base_url: str) -> Iterator[Subject]:
+    """The hand-written RAG loop as a Subject, on the same corpus and server."""
+    rag = HandwrittenRAG(base_url, args.api_key, args.embed_model, args.chat_model,
+                         [doc["text"] for doc in corpus(args.chunks)])
+    try:
+        yield Subject("gather", rag.ask, rag.ask_many)
+    finally:
+        rag.close()
+
+
 def _run(args: argparse.Namespace, base_url: str, counter: Counter, server: Any) -> None:
     """Print the tables for the chosen subject on the server at `base_url`."""
     where = (f"fake server at {args.latency_ms:g} ms" if server is not None
@@ -275,6 +291,11 @@ def _run(args: argparse.Namespace, base_url: str, counter: Counter, server: Any)
             subject, rag, title = rag_chain(args, base_url)
         print(f"{title}, {where}, {args.chunks} chunks")
         print("\n".join(batch_table(subject, counter, args.sizes, args.rounds)))
+        if args.baseline:
+            baseline = stack.enter_context(handwritten(args, base_url))
+            print("\nthe same by hand: asyncio + aiohttp + NumPy (bench/handwritten_rag.py), "
+                  "no batching across questions")
+            print("\n".join(batch_table(baseline, counter, args.sizes, args.rounds)))
         if args.loop_queries and server is not None and rag is not None:
             server.control.config(latency_ms=0)
             print(f"\n{args.loop_queries} sync queries, one after another, server at 0 ms")
@@ -307,6 +328,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop-queries", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=None,
                         help="chat requests in flight (the generate node's concurrency)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also measure the same RAG written by hand (asyncio + aiohttp)")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     if args.base_url:

@@ -227,6 +227,25 @@ async def test_a_batch_waits_for_the_last_run_still_upstream_then_flushes_once()
     assert tracker.batches == [20]
 
 
+async def test_a_cheap_batch_waits_for_runs_on_their_way_no_longer_than_one_of_its_calls():
+    # Once `batch` has shown that its calls take microseconds, a run that reaches it does not
+    # wait 60 s (its max_wait) for one still 0.2 s upstream: a second call costs less.
+    tracker = Tracker()
+
+    @node(outputs="x")
+    async def last_is_late(x):
+        await anyio.sleep(0.2 if x == 19 else 0)
+        return x
+
+    p = (Pipeline(inputs=["x"]).add("late", last_is_late, x="x")
+         .add("batch", AddBatch(tracker=tracker).configure(max_batch=1000, max_wait_ms=60_000),
+              x="late.x"))
+    with anyio.fail_after(20):
+        for _ in range(2):  # the first timed its call (it waited: nothing was known yet)
+            await p.arun_many([{"x": i} for i in range(20)])
+    assert tracker.batches == [20, 19, 1]
+
+
 async def test_unwired_optional_inputs_take_the_class_defaults():
     class Scale(Node):
         inputs = {"x": int, "k": int}
