@@ -414,13 +414,14 @@ class Scheduler:
         ns.starting -= 1
         ready, caller = ns.ready, ns.caller
         sinking = False  # a token sink is set in this task's context
-        call = _Call([])
         run = None
+        call = _Call([run])  # on the run in hand: registered once, for the worker's life
+        ns.calls.add(call)
         try:
             with call.scope:
                 while ready:
-                    run = ready.popleft()
-                    if not self._needed(ns, run):
+                    run = call.runs[0] = ready.popleft()
+                    if run.error is not None and not self._needed(ns, run):
                         self._discard(ns, run)
                         continue
                     if self.observers:
@@ -434,10 +435,7 @@ class Scheduler:
                         _token_sink.set(None)
                         sinking = False
                     started = time.perf_counter()
-                    call.runs = [run]
-                    ns.calls.add(call)
                     outcome = await caller.one(self._inputs(ns, run))
-                    ns.calls.discard(call)
                     self._finish_call(ns, [run], [outcome], time.perf_counter() - started)
                     run = None
                     self._wake.set()
