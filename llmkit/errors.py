@@ -142,6 +142,16 @@ def too_long_to_wait(exc: BaseException, ceiling: float, setting: str) -> Retrya
     return error
 
 
+def one_line(exc: BaseException) -> str:
+    """An error as the CLI prints it and the server answers it: one line, an `OSError` as
+    `file: reason`, never a traceback (secrets are the caller's to scrub)."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)

@@ -13,7 +13,6 @@ loop, so a Ctrl-C (which cancels it at an `await`) never cuts a line in half.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -26,9 +25,9 @@ from llmkit.cli.progress import Progress
 from llmkit.core.pipeline import Pipeline
 from llmkit.core.runner import input_mismatch
 from llmkit.errors import LlmkitError, NodeError
+from llmkit.values import jsonable
 
-__all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "InputLines", "encode", "jsonable", "lines",
-           "write_results"]
+__all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "InputLines", "encode", "lines", "write_results"]
 
 RESERVED = ("index", "error")  # record fields that an output name must not shadow
 MAX_LINE_BYTES = 64 * 2**20  # a longer line is an error record, skipped without being held
@@ -148,20 +147,6 @@ def _is_unicode(item: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def jsonable(value: Any) -> Any:
-    """`json.dumps` default: arrays and numpy scalars as lists and numbers, sets as lists,
-    bytes as text, dataclasses as objects, anything else as its `str`."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return str(value)
 
 
 def encode(index: int, result: Any, problems: dict[int, str],

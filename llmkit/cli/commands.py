@@ -1,5 +1,5 @@
-"""The `llmkit` command: run, validate and draw pipeline files, list node types, and inspect
-or clear the result cache. docs/cli.md is the reference.
+"""The `llmkit` command: run, validate and draw pipeline files, list node types, serve
+pipelines over HTTP, and inspect or clear the result cache. docs/cli.md is the reference.
 
 Exit codes: 0 ok; 1 some runs failed (each failure is in the output, with its node and
 cause); 2 bad usage or an invalid pipeline; 130 interrupted. An error is one line,
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmkit.errors import LlmkitError, did_you_mean
+from llmkit.errors import LlmkitError, did_you_mean, one_line
 
 if TYPE_CHECKING:
     from llmkit.cache import CacheStore
@@ -55,19 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         yaml = sys.modules.get("yaml")
         if isinstance(exc, (LlmkitError, OSError)) or (
                 yaml is not None and isinstance(exc, yaml.YAMLError)):
-            _error(_describe(exc))
+            _error(one_line(exc))
             return USAGE
         raise
 
 
 def _error(message: str) -> None:
     print("llmkit: error: " + " ".join(message.split()), file=sys.stderr)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}"
-    return str(exc) or type(exc).__name__
 
 
 def _positive(text: str) -> int:
@@ -77,6 +71,22 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, not {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not {text!r}")
     return value
 
 
@@ -141,6 +151,33 @@ def _parser() -> argparse.ArgumentParser:
                         help="ignore the saved index and embed every file again (a damaged "
                              "index is rebuilt without it)")
     ingest.set_defaults(handler=_ingest)
+
+    serve = commands.add_parser(
+        "serve", help="serve pipelines over HTTP",
+        description="Serve pipeline files over HTTP (docs/serve.md); concurrent requests "
+                    "batch together. Needs: pip install 'llmkit[serve]'.")
+    serve.add_argument("pipelines", metavar="PIPELINE", nargs="+", type=Path,
+                       help="pipeline files, each served under its name:")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                                                           "(default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000,
+                       help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--cache", metavar="URL", help="memory://, sqlite:///path.db or a path "
+                                                      "(default: no cache)")
+    serve.add_argument("--workers", type=_positive, default=1, metavar="N",
+                       help="worker processes sharing the port (default 1)")
+    serve.add_argument("--token", metavar="T", help="require 'Authorization: Bearer T' "
+                                                    "(default: env LLMKIT_SERVE_TOKEN)")
+    serve.add_argument("--max-in-flight", type=_positive, default=1024, metavar="N",
+                       help="requests running pipelines at once; beyond, 429 (default 1024)")
+    serve.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
+                       help="seconds per request; beyond, 504 (default 60)")
+    serve.add_argument("--max-body", type=_positive, default=2**20, metavar="BYTES",
+                       help="request body bytes (an NDJSON line's); beyond, 413 "
+                            "(default 1048576)")
+    serve.add_argument("--allow-import", action="store_true",
+                       help="allow 'module:Class' types (runs code the files name)")
+    serve.set_defaults(handler=_serve)
 
     cache_command = commands.add_parser("cache", help="inspect or clear the result cache")
     cache_commands = cache_command.add_subparsers(metavar="ACTION", required=True)
@@ -242,9 +279,9 @@ def _inputs(p: Pipeline, pairs: list[str]) -> dict[str, Any]:
 
 def _run_one(p: Pipeline, inputs: dict[str, Any], as_json: bool, options: dict[str, Any],
              scrub: Callable[[str], str]) -> int:
-    from llmkit.cli.batch import jsonable
     from llmkit.core import background
     from llmkit.errors import NodeError
+    from llmkit.values import jsonable
 
     if not as_json and sys.stdout.isatty():
         result = background.call(_stream_one, p, inputs, options)
@@ -395,7 +432,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from llmkit.cli.render import dot, mermaid
+    from llmkit.spec.draw import dot, mermaid
 
     p = _load(args)
     print(dot(p) if args.format == "dot" else mermaid(p))
@@ -423,6 +460,24 @@ def _ingest(args: argparse.Namespace) -> int:
         print(f"llmkit: warning: no documents found under {args.path} "
               f"(looked for {', '.join(corpus.patterns)})", file=sys.stderr)
     print(f"{args.index}: {report.summary()}; {len(corpus)} chunks in the index")
+    return OK
+
+
+# -- serve -------------------------------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> int:
+    from llmkit.serve.server import TOKEN_ENV, load, serve
+
+    pipelines = load(args.pipelines, args.allow_import)
+    seen: dict[str, Path] = {}
+    for path, p in zip(args.pipelines, pipelines, strict=True):
+        if p.name in seen:
+            raise UsageError(f"{seen[p.name]} and {path} are both named '{p.name}': give "
+                             "each pipeline its own name:")
+        seen[p.name] = path
+    serve(pipelines, args.pipelines, host=args.host, port=args.port, workers=args.workers,
+          cache=args.cache, token=args.token or os.environ.get(TOKEN_ENV) or None,
+          max_in_flight=args.max_in_flight, timeout=args.timeout, max_body=args.max_body,
+          allow_import=args.allow_import)
     return OK
 
 
