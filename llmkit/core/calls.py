@@ -6,16 +6,18 @@ A sync node runs in a worker thread, unless its work is short: then the schedule
 in the event loop (`cheap`). A thread hop costs 0.1-0.4 ms on a loaded 2-core machine, more
 than most prompt, context, hashing or small-search calls, and work that holds the GIL gains
 nothing from a thread anyway. So each sync call's own work is timed, and once three calls
-have shown a node's work per item, a call whose estimate is under INLINE_SECONDS (short
-enough not to hold up the loop's other callers) runs inline. One inline call slower than
-SLOW_INLINE sends the node back to threads for good, so a node whose cost varies blocks the
-loop once at most. A node that sets `inline` itself (True or False) is never second-guessed.
+have shown a node's work per item (the median of its last five calls), a call whose
+estimate is under INLINE_SECONDS (short enough not to hold up the loop's other callers) runs
+inline. One inline call slower than SLOW_INLINE sends the node back to threads for good, so
+a node whose cost varies blocks the loop once at most. A node that sets `inline` itself
+(True or False) is never second-guessed.
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, cast
 
@@ -47,20 +49,20 @@ class CallRunner:
         # May run inline when cheap: a sync node without a timeout that did not choose.
         self.adaptive = (not self.is_async and self.timeout is None
                          and node.settings.inline is None)
-        self._work_seconds = 0.0  # time inside the node's own code, over `_work_items`
-        self._work_items = 0
-        self._work_calls = 0
+        # Seconds per item of the last calls, inside the node's own code: their median is
+        # the estimate, so one call slowed by a busy machine (or a first call that loads
+        # something) does not decide it.
+        self._per_item: deque[float] = deque(maxlen=2 * MEASURED_CALLS - 1)
 
     def cheap(self, n: int) -> bool:
         """Whether a call on `n` items is expected to take less than a thread hop."""
-        return (self.adaptive and self._work_calls >= MEASURED_CALLS
-                and self._work_seconds * n <= INLINE_SECONDS * self._work_items)
+        if not self.adaptive or len(self._per_item) < MEASURED_CALLS:
+            return False
+        return sorted(self._per_item)[len(self._per_item) // 2] * n <= INLINE_SECONDS
 
     def timed(self, seconds: float, n: int, inline: bool = False) -> None:
         """Note a sync call's own work: `seconds` on `n` items."""
-        self._work_seconds += seconds
-        self._work_items += n
-        self._work_calls += 1
+        self._per_item.append(seconds / max(n, 1))
         if inline and seconds > SLOW_INLINE:
             self.adaptive = False
 

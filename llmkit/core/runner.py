@@ -7,6 +7,7 @@ any number of inputs: a million-line JSONL streams through a fixed number of run
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import (
@@ -23,7 +24,6 @@ from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 
 from llmkit.core import background
 from llmkit.core.events import Event
@@ -245,12 +245,7 @@ class Driver:
 async def run_one(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None
                   ) -> dict[str, Any]:
     """One run, the lean way (no window, no queue): the outputs, or its error raised."""
-    shared = SharedScheduler.get(plan, cache)
-    problem = await shared.prepare()
-    if problem is None and (mismatch := input_mismatch(plan.inputs, inputs)):
-        problem = InputError(f"run 0: {mismatch}")
-    if problem is not None:
-        raise problem
+    shared, run = await _joinable(plan, inputs, cache)
     finished: list[Run] = []
     done = anyio.Event()
 
@@ -261,15 +256,14 @@ async def run_one(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None
     caller = Caller(deliver)
     shared.join(caller)
     try:
-        shared.admit(caller, 0, dict(inputs))
+        shared.admit(caller, 0, run)
         await done.wait()
         await caller.flush()
     finally:
         await shared.leave(caller)
-    run = finished[0]
-    if run.error is not None:
-        raise run.error
-    return run.outputs(plan)
+    if finished[0].error is not None:
+        raise finished[0].error
+    return finished[0].outputs(plan)
 
 
 async def collect(plan: Plan, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
@@ -299,11 +293,17 @@ async def stream(plan: Plan, inputs: Any, *, ordered: bool = True,
         finished = True
         driver.raise_error()
 
+    error: Exception | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(driver.run)
-        yield results()
-        if not finished:
+        try:
+            yield results()
+        except Exception as exc:  # the consumer's own: raised as it is, not in a group
+            error = exc
+        if not finished or error is not None:
             tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
 
 
 def iterate(plan: Plan, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = True,
@@ -326,24 +326,63 @@ def iterate(plan: Plan, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = 
     driver.raise_error()
 
 
-async def events(plan: Plan, inputs: dict[str, Any], **options: Any) -> AsyncIterator[Event]:
-    """Run once, yielding every event; the last one (`result`) carries the outputs."""
+async def events(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None,
+                 profile: Profile | None = None, on_error: OnError = "raise"
+                 ) -> AsyncIterator[Event]:
+    """Run once, yielding every event; the last one (`result`) carries the outputs, or with
+    `on_error="return"` the run's error (else raised).
+
+    No task group spans a `yield`, so a consumer may stop at any event: the run joins the
+    shared scheduler as `run_one`'s does, its events come through a stream, and closing the
+    generator withdraws it."""
+    shared, run = await _joinable(plan, inputs, cache)
     send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
-    outcome: dict[int, Any] = {}
-    driver = await Driver.start(plan, [inputs], emit=send.send_nowait,
-                                sink=outcome.__setitem__, **options)
+    finished: list[Run] = []
 
-    async def produce() -> None:
-        async with send:
-            await driver.run()
+    def emit(event: Event) -> None:
+        with contextlib.suppress(anyio.BrokenResourceError):  # the consumer left
+            send.send_nowait(event)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(produce)
+    def deliver(done: Run) -> None:
+        finished.append(done)
+        emit(Event("run_finished", None, (0,), data=done.error if done.error is not None
+                   else done.outputs(plan)))
+
+    caller = Caller(deliver, emit=emit, profile=profile)
+    shared.join(caller)
+    try:
+        shared.admit(caller, 0, run)
         async with receive:
             async for event in receive:
                 yield event
-    driver.raise_error()
-    yield Event("result", data=outcome.get(0))
+                if event.kind == "run_finished":
+                    break
+            while True:  # what the call that finished the run reported after it
+                try:
+                    event = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    break
+                yield event
+        await caller.flush()
+    finally:
+        await shared.leave(caller)
+    error = finished[0].error
+    if error is not None and on_error == "raise":
+        raise error
+    yield Event("result", data=error if error is not None else finished[0].outputs(plan))
+
+
+async def _joinable(plan: Plan, inputs: Mapping[str, Any], cache: Any
+                    ) -> tuple[SharedScheduler, dict[str, Any]]:
+    """The shared scheduler a single run joins, once resources are prepared, and the run's
+    inputs; a resource that cannot be prepared or inputs that do not fit are raised."""
+    shared = SharedScheduler.get(plan, cache)
+    problem = await shared.prepare()
+    if problem is None and (mismatch := input_mismatch(plan.inputs, inputs)):
+        problem = InputError(f"run 0: {mismatch}")
+    if problem is not None:
+        raise problem
+    return shared, dict(inputs)
 
 
 def input_mismatch(inputs: Collection[str], item: Mapping[str, Any]) -> str | None:

@@ -134,7 +134,8 @@ class SharedScheduler:
         self._expired = False
         try:
             async with anyio.create_task_group() as tg:
-                scheduler.bind(tg)
+                scheduler.bind(tg, asyncio.get_running_loop()
+                               if self._library == "asyncio" else None)
                 tg.start_soon(self._reap)
                 while True:
                     scheduler.dispatch()
@@ -146,9 +147,12 @@ class SharedScheduler:
                     elif self._idle_since == inf:
                         self._idle_since = time.monotonic()
                     await scheduler.wait()
+                    if scheduler.failure is not None:
+                        raise scheduler.failure
                 tg.cancel_scope.cancel()  # the reaper
         except BaseException as exc:
             self._running = False
+            scheduler.cancel_tasks()
             self._fail_all(exc)
             if not isinstance(exc, Exception):
                 raise  # cancellation: the event loop is closing

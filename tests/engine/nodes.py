@@ -85,3 +85,33 @@ class SyncSlowAdd(Node):
             return {"x": x + self.n}
         finally:
             self.tracker.leave()
+
+
+class SlowBatch(Node):
+    """x + n for a micro-batch in one async call of `delay` seconds; notes each call's items
+    (`batches`) and those of each call that was cancelled (`cancelled`)."""
+
+    inputs = {"x": int}
+    outputs = {"x": int}
+
+    def __init__(self, n: int = 1, delay: float = 0.0, tracker: Tracker | None = None,
+                 fail_on: frozenset[int] = frozenset()):
+        self.n, self.delay, self.fail_on = n, delay, fail_on
+        self.tracker = tracker or Tracker()
+        self.batches: list[list[int]] = []
+        self.cancelled: list[list[int]] = []
+
+    async def run_batch(self, items):
+        xs = [item["x"] for item in items]
+        self.batches.append(xs)
+        self.tracker.enter(len(items))
+        try:
+            await anyio.sleep(self.delay)
+        except anyio.get_cancelled_exc_class():
+            self.cancelled.append(xs)
+            raise
+        finally:
+            self.tracker.leave()
+        if self.fail_on.intersection(xs):
+            raise ValueError(f"cannot take {sorted(self.fail_on.intersection(xs))}")
+        return [{"x": x + self.n} for x in xs]

@@ -30,7 +30,8 @@ class Where(Node):
         if self.failures.get(x):
             self.failures[x] -= 1
             raise RetryableError("busy, try again")
-        time.sleep(self.delays.get(x, 0))
+        if x in self.delays:
+            time.sleep(self.delays[x])
         return {"x": x + 1}
 
 

@@ -122,3 +122,57 @@ async def test_random_dags_match_the_sequential_reference(anyio_backend, case):
             assert result.node in expected
         else:
             assert result == expected
+
+
+@st.composite
+def callers(draw):
+    """2-5 callers, each with its own inputs, its entry point, and when it starts."""
+    return [(draw(st.sampled_from(["arun", "return", "raise"])),
+             draw(st.lists(st.integers(0, 200), min_size=1, max_size=12)),
+             draw(st.sampled_from([0, 0, 0.002, 0.01])))
+            for _ in range(draw(st.integers(2, 5)))]
+
+
+def check_many(spec, xs: list[int], outcome) -> None:
+    """`outcome` of `xs` in one call is what the reference gives for each input."""
+    if isinstance(outcome, NodeError):  # on_error="raise": a run that fails in the reference
+        expected = reference(spec, xs[outcome.run])
+        assert isinstance(expected, set) and outcome.node in expected, (outcome, expected)
+        return
+    assert len(outcome) == len(xs)
+    for x, result in zip(xs, outcome, strict=True):
+        expected = reference(spec, x)
+        if isinstance(expected, set):
+            assert isinstance(result, NodeError), (x, result, expected)
+            assert result.node in expected
+        else:
+            assert result == expected
+
+
+@pytest.mark.anyio
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=dags(), callers=callers())
+async def test_concurrent_callers_each_match_the_sequential_reference(anyio_backend, case,
+                                                                      callers):
+    spec, _, window = case
+    p = build(spec)
+    outcomes: dict[int, object] = {}
+
+    async def call(i: int, how: str, xs: list[int], delay: float) -> None:
+        await anyio.sleep(delay)
+        try:
+            if how == "arun":
+                outcomes[i] = [await p.arun(x=xs[0])]
+            else:
+                outcomes[i] = await p.arun_many([{"x": x} for x in xs], on_error=how,
+                                                window=window)
+        except NodeError as exc:
+            outcomes[i] = exc
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for i, caller in enumerate(callers):
+                tg.start_soon(call, i, *caller)
+    for i, (how, xs, _) in enumerate(callers):
+        check_many(spec, xs[:1] if how == "arun" else xs, outcomes[i])
