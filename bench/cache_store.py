@@ -5,6 +5,8 @@
 Prints the cost of a hit per item (batches of 100) for each store, write throughput batched
 against one transaction per entry, and how many keys per second `hash_value` + `item_key`
 make for 384-dim float32 vectors. Figures are the best of a few repeats; no timing is asserted.
+With redis-py and `redis-server` installed, `RedisCache` runs alongside, on a local server
+started for the run (a loopback round trip per batch: a remote server adds its network RTT).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from llmkit.cache import (
     encode,
     hash_value,
     item_key,
+    open_cache,
 )
+from tests.servers.redis_server import RedisServer
 
 ENTRIES = 10_000
 BATCH = 100
@@ -83,6 +87,28 @@ def writes_per_s(make: Callable[[], CacheStore], value: bytes, count: int, batch
     return count / best(run)
 
 
+def lease_us(store: CacheStore, keys: list[bytes]) -> float:
+    """Microseconds per key of `lease_many` then `release_many`, in batches."""
+
+    def run() -> None:
+        for start in range(0, len(keys), BATCH):
+            batch = keys[start : start + BATCH]
+            store.lease_many(batch, 30)
+            store.release_many(batch)
+
+    return best(run) / len(keys) * 1e6
+
+
+def start_redis() -> RedisServer | None:
+    try:
+        import redis  # noqa: F401  (the store needs it)
+
+        return RedisServer()
+    except (ImportError, OSError, RuntimeError) as exc:
+        print(f"  (RedisCache skipped: {exc})")
+        return None
+
+
 def main() -> None:
     vector = np.random.default_rng(0).random(DIM, dtype=np.float32)
     value = encode(vector)
@@ -108,6 +134,15 @@ def main() -> None:
         print(f"  hit, TieredCache (cold)     {cold:8.2f} µs/item  (back read + promotion)")
         misses = [os.urandom(16) for _ in range(ENTRIES)]
         print(f"  miss, SQLiteCache           {hit_us(sqlite, misses):8.2f} µs/item")
+        server = start_redis()
+        if server is not None:
+            rcache = open_cache(f"{server.url}?prefix=bench")
+            fill(rcache, keys, value)
+            print(f"  hit, RedisCache             {hit_us(rcache, keys):8.2f} µs/item")
+            print(f"  miss, RedisCache            {hit_us(rcache, misses):8.2f} µs/item")
+            cold = cold_tiered_us(rcache, keys)
+            print(f"  hit, Tiered/Redis (cold)    {cold:8.2f} µs/item  (Redis read + promotion)")
+            print(f"  lease + release, RedisCache {lease_us(rcache, misses):8.2f} µs/key")
 
         print("writes:")
         batched = writes_per_s(new_sqlite, value, 5000, BATCH)
@@ -116,6 +151,16 @@ def main() -> None:
         print(f"  SQLiteCache, 1 per set_many    {single:10.0f} entries/s")
         mem = writes_per_s(MemoryCache, value, 5000, BATCH)
         print(f"  MemoryCache, {BATCH} per set_many  {mem:10.0f} entries/s")
+        if server is not None:
+            def new_redis() -> CacheStore:
+                return open_cache(f"{server.url}?prefix=w{next(counter)}")
+
+            batched = writes_per_s(new_redis, value, 5000, BATCH)
+            single = writes_per_s(new_redis, value, 300, 1)
+            print(f"  RedisCache, {BATCH} per set_many   {batched:10.0f} entries/s")
+            print(f"  RedisCache, 1 per set_many     {single:10.0f} entries/s")
+            rcache.close()
+            server.close()
         tiered.close()
         memory.close()
 

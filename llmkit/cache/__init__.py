@@ -6,6 +6,9 @@
     memory://[?max_bytes=N]  in-process LRU bounded by N bytes of values
     sqlite:///abs/path.db    SQLite file (sqlite://rel/path.db is relative, like a plain path)
     path/to/file.db          SQLite file
+    redis://host:6379/0[?prefix=NAME]
+                             Redis server shared by processes and machines, keys under
+                             NAME: (default llmkit:); rediss:// for TLS. Needs `llmkit[redis]`.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ __all__ = [
 ]
 
 DEFAULT_PATH = ".llmkit/cache.db"
-_SCHEMES = ("memory", "sqlite")
+_SCHEMES = ("memory", "sqlite", "redis", "rediss")
+_USE = "use memory://, sqlite:///path.db, redis://host:6379/0 or a file path"
 
 
 def open_cache(url: str | None = None) -> CacheStore:
@@ -50,7 +54,7 @@ def open_cache(url: str | None = None) -> CacheStore:
     if url is None:
         return TieredCache(MemoryCache(), SQLiteCache(DEFAULT_PATH))
     if not url.strip():
-        raise CacheError("empty cache URL: use memory://, sqlite:///path.db or a file path")
+        raise CacheError(f"empty cache URL: {_USE}")
     scheme, sep, rest = url.partition("://")
     if not sep:
         return SQLiteCache(url)
@@ -60,10 +64,21 @@ def open_cache(url: str | None = None) -> CacheStore:
         return SQLiteCache(rest)
     if scheme == "memory":
         return _open_memory(url, rest)
+    if scheme in ("redis", "rediss"):
+        return _open_redis(url)
     raise CacheError(
         f"unknown cache scheme {scheme!r} in {redact_url(url)}{did_you_mean(scheme, _SCHEMES)}: "
-        "use memory://, sqlite:///path.db or a file path"
+        f"{_USE}"
     )
+
+
+def _open_redis(url: str) -> CacheStore:
+    try:
+        from llmkit.cache.stores.redis import RedisCache
+    except ImportError as exc:
+        raise CacheError(f"{redact_url(url)} needs redis-py: pip install 'llmkit[redis]' "
+                         f"({exc})") from exc
+    return RedisCache(url)
 
 
 def _open_memory(url: str, rest: str) -> MemoryCache:

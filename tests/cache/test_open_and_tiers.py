@@ -138,9 +138,9 @@ def test_memory_urls():
         ("memory://host", "unexpected parts"),
         ("sqlite://", "no file"),
         ("memroy://", "did you mean 'memory'"),
-        ("s3://bucket/x", "use memory://, sqlite:///path.db or a file path"),
-        ("redis://:hunter2@cache:6379/0", r"^unknown cache scheme 'redis' in "
-                                          r"redis://:\*\*\*@cache:6379/0: use memory://"),
+        ("s3://bucket/x", "use memory://, sqlite:///path.db, redis://host:6379/0 or a file"),
+        ("mysql://:hunter2@db:3306/0", r"^unknown cache scheme 'mysql' in "
+                                       r"mysql://:\*\*\*@db:3306/0: use memory://"),
     ],
 )
 def test_bad_urls_raise_cache_error(url, message):

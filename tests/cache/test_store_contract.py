@@ -1,7 +1,7 @@
 """The contract every cache store keeps, run against each backend.
 
-A new backend joins by adding a fixture to STORES below: it returns a
-fresh, empty store and registers its cleanup. Every test here must then pass unchanged.
+A new backend joins by adding a maker to STORES below: given the test's request and
+tmp_path, it returns a fresh, empty store. Every test here must then pass unchanged.
 """
 
 from __future__ import annotations
@@ -13,31 +13,43 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from llmkit.cache import CacheStore, MemoryCache, SQLiteCache, StoreUsage, TieredCache
+from llmkit.cache import (
+    CacheStore,
+    MemoryCache,
+    SQLiteCache,
+    StoreUsage,
+    TieredCache,
+    open_cache,
+)
 
 
-def make_memory(tmp_path) -> CacheStore:
+def make_memory(request, tmp_path) -> CacheStore:
     return MemoryCache()
 
 
-def make_sqlite(tmp_path) -> CacheStore:
+def make_sqlite(request, tmp_path) -> CacheStore:
     return SQLiteCache(tmp_path / "cache.db")
 
 
-def make_tiered(tmp_path) -> CacheStore:
+def make_tiered(request, tmp_path) -> CacheStore:
     return TieredCache(MemoryCache(), SQLiteCache(tmp_path / "cache.db"))
+
+
+def make_redis(request, tmp_path) -> CacheStore:
+    return open_cache(request.getfixturevalue("redis_url"))
 
 
 STORES: dict[str, Callable[..., CacheStore]] = {
     "memory": make_memory,
     "sqlite": make_sqlite,
     "tiered": make_tiered,
+    "redis": make_redis,
 }
 
 
 @pytest.fixture(params=list(STORES))
 def store(request, tmp_path) -> Iterator[CacheStore]:
-    with STORES[request.param](tmp_path) as s:
+    with STORES[request.param](request, tmp_path) as s:
         yield s
 
 
@@ -152,7 +164,7 @@ def test_large_values(store):
 
 
 def test_url_names_the_store(store):
-    assert store.url.split("://")[0] in {"memory", "sqlite"}
+    assert store.url.split("://")[0] in {"memory", "sqlite", "redis"}
 
 
 def test_thread_safety(store):
