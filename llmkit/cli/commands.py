@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="allow 'module:Class' types (runs code the file names)")
     cache = argparse.ArgumentParser(add_help=False)
     cache.add_argument("--cache", metavar="URL",
-                       help="memory://, sqlite:///path.db or a path (default .llmkit/cache.db)")
+                       help="memory://, sqlite:///path.db, redis://host:6379/0 or a path "
+                            "(default .llmkit/cache.db)")
 
     run = commands.add_parser("run", parents=[pipeline], help="run a pipeline",
                               description="Run once with -i, or over a JSONL file of inputs.")
@@ -117,8 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one run's outputs as JSON")
     caching = run.add_mutually_exclusive_group()
     caching.add_argument("--cache", metavar="URL",
-                         help="memory://, sqlite:///path.db or a path (default "
-                              ".llmkit/cache.db)")
+                         help="memory://, sqlite:///path.db, redis://host:6379/0 or a path "
+                              "(default .llmkit/cache.db)")
     caching.add_argument("--no-cache", action="store_true", help="neither read nor write")
     run.add_argument("--concurrency", type=_positive, metavar="N",
                      help="calls in flight per node, for every node")
@@ -162,8 +163,9 @@ def _parser() -> argparse.ArgumentParser:
                                                            "(default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000,
                        help="port (default 8000; 0 picks a free one)")
-    serve.add_argument("--cache", metavar="URL", help="memory://, sqlite:///path.db or a path "
-                                                      "(default: no cache)")
+    serve.add_argument("--cache", metavar="URL",
+                       help="memory://, sqlite:///path.db, redis://host:6379/0 or a path "
+                            "(default: no cache)")
     serve.add_argument("--workers", type=_positive, default=1, metavar="N",
                        help="worker processes sharing the port (default 1)")
     serve.add_argument("--token", metavar="T", help="require 'Authorization: Bearer T' "
