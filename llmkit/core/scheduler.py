@@ -229,7 +229,7 @@ class Scheduler:
         self.failure: BaseException | None = None  # what a plain asyncio task raised
         self._deadline = inf
         self.live = 0  # runs admitted and not finished
-        self.tasks = 0  # tasks started in the task group and not finished
+        self.tasks = 0  # tasks started (calls, lookups, writes) and not finished
         self.observers = 0  # callers that want events or statistics
         self._callers: set[Caller] = set()
 
