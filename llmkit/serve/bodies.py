@@ -35,8 +35,8 @@ def sse(data: Any, event: str | None = None) -> bytes:
 class Streamed:
     """A 200 response whose body is sent piece by piece as `chunks` yields them. It does not
     listen for the client leaving (Starlette's `StreamingResponse` does, which would take
-    the request body from a handler still reading it): a write to a gone client fails,
-    which closes `chunks`, and with it the runs behind them."""
+    the request body from a handler still reading it): `Limits` does, once the body is
+    read, and cancels the response, which closes `chunks` and the runs behind them."""
 
     def __init__(self, chunks: AsyncIterator[bytes], media_type: str) -> None:
         self.chunks = chunks

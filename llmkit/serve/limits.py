@@ -1,13 +1,14 @@
 """What one request may take: a body of at most `max_body` bytes (413), a place among at
 most `max_in_flight` requests running pipelines in this process (beyond it 429 with
 `Retry-After`, so a flood costs no memory), and at most `timeout` seconds (504). A request
-that times out is cancelled: the shared scheduler withdraws its runs, and the calls only
-they needed are cancelled."""
+that times out, or whose client leaves, is cancelled: the shared scheduler withdraws its
+runs, and the calls only they needed are cancelled."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -15,8 +16,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmkit.serve.errors import ApiError, error_response
+from llmkit.serve.observe import CLIENT_LEFT
 
-__all__ = ["RETRY_AFTER", "InFlight", "Limits", "is_run", "parse_json", "read_body"]
+__all__ = ["RETRY_AFTER", "InFlight", "Limits", "is_run", "parse_json", "read_body",
+           "watch_disconnect"]
 
 RETRY_AFTER = 1  # seconds a refused client waits: runs take about that long
 
@@ -60,7 +63,8 @@ class InFlight:
 
 class Limits:
     """ASGI middleware: counts, bounds and times out the requests that run pipelines, from
-    the first byte read to the last byte of a streamed response."""
+    the first byte read to the last byte of a streamed response, and cancels one whose
+    client left (`watch_disconnect`) so that its place comes free at once."""
 
     def __init__(self, app: ASGIApp, in_flight: InFlight, timeout: float | None) -> None:
         self.app = app
@@ -76,16 +80,35 @@ class Limits:
         except ApiError as exc:
             await error_response(exc, str)(scope, receive, send)
             return
-        started = False
+        started = finished = False
+        body_read = anyio.Event()
+
+        async def read() -> Message:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read.set()
+            return message
 
         async def watch(message: Message) -> None:
-            nonlocal started
+            nonlocal started, finished
             started = True
+            finished = message["type"] == "http.response.body" and not message.get(
+                "more_body", False)
             await send(message)
 
+        failure: Exception | None = None  # raised as itself, not in a task group's group
         try:
             with anyio.fail_after(self.timeout):
-                await self.app(scope, receive, watch)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(watch_disconnect, receive, body_read, lambda: finished,
+                                  scope, tg.cancel_scope)
+                    try:
+                        await self.app(scope, read, watch)
+                    except Exception as exc:
+                        failure = exc
+                    tg.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         except TimeoutError:
             if started:  # a streamed response: it ends early, which the client sees
                 return
@@ -94,6 +117,21 @@ class Limits:
             await error_response(late, str)(scope, receive, send)
         finally:
             self.in_flight.exit()
+
+
+async def watch_disconnect(receive: Receive, body_read: anyio.Event,
+                           finished: Callable[[], bool], scope: Scope,
+                           request: anyio.CancelScope) -> None:
+    """Once the handler has read the whole body (before, `receive` is its to call), wait for
+    the client to leave; if it leaves before the response is complete, mark the scope
+    (`CLIENT_LEFT`) and cancel the request: the shared scheduler withdraws its runs and
+    cancels the calls only they needed."""
+    await body_read.wait()
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    if not finished():
+        scope[CLIENT_LEFT] = True
+        request.cancel()
 
 
 async def read_body(request: Request, max_body: int) -> bytes:

@@ -1,6 +1,7 @@
 """Per request: the Prometheus counters and one structured access-log line, JSON on the
 `llmkit.serve.access` logger: method, path (without the query string), status, ms, route
-and pipeline. Never a header nor a body, so no token or input reaches the log."""
+and pipeline (status 499 for a request whose client left before its answer). Never a header
+nor a body, so no token or input reaches the log."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmkit.serve.metrics import Metrics
 
-__all__ = ["PIPELINE_KEY", "Observe", "access_line", "route_of"]
+__all__ = ["CLIENT_LEFT", "LEFT_STATUS", "PIPELINE_KEY", "Observe", "access_line", "route_of"]
 
 PIPELINE_KEY = "llmkit.pipeline"  # set in the scope by a handler that runs a pipeline
+CLIENT_LEFT = "llmkit.client_left"  # set in the scope when the client left mid-request
+LEFT_STATUS = 499  # what a request whose client left counts as (nginx's "client closed")
 log = logging.getLogger("llmkit.serve.access")
 
 
@@ -64,6 +67,8 @@ class Observe:
             await self.app(scope, receive, record)
         finally:
             seconds = time.perf_counter() - start
+            if scope.get(CLIENT_LEFT):
+                status = LEFT_STATUS
             route, name = route_of(self.routes, scope)
             pipeline = scope.get(PIPELINE_KEY, name)
             self.metrics.observe(route, status, seconds)

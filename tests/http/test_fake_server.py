@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -39,6 +41,34 @@ def test_cli_flags_set_the_startup_state():
         body = httpx.post(f"{server.url}/v1/embeddings", headers=headers,
                           json={"model": "m", "input": "a"}).json()
         assert body["data"][0]["embedding"] == fake_vector("a", 4)
+
+
+def test_embed_concurrency_queues_embedding_requests_beyond_n():
+    def embed_three_and_chat_two(server: FakeServerProcess) -> dict:
+        """The stats of three embedding and two chat requests sent at once."""
+        url = server.url
+
+        def post(i: int) -> httpx.Response:
+            if i < 3:
+                return httpx.post(f"{url}/v1/embeddings", timeout=10,
+                                  json={"model": "m", "input": f"text {i}"})
+            return httpx.post(f"{url}/v1/chat/completions", timeout=10,
+                              json={"model": "m", "messages": [{"role": "user", "content": "q"}]})
+
+        with ThreadPoolExecutor(5) as pool:
+            answers = list(pool.map(post, range(5)))
+        assert [a.status_code for a in answers] == [200] * 5
+        assert answers[1].json()["data"][0]["embedding"] == fake_vector("text 1", 16)
+        stats = server.control.stats()
+        server.control.reset_stats()
+        return stats
+
+    with FakeServerProcess("--embed-concurrency", "1", "--latency-ms", "300") as server:
+        stats = embed_three_and_chat_two(server)
+        assert stats["peak_in_flight"] == 5  # all five arrived together ...
+        assert stats["peak_embed_running"] == 1  # ... and the embeddings went one at a time
+        server.control.config(embed_concurrency=None)  # the default: any number at once
+        assert embed_three_and_chat_two(server)["peak_embed_running"] == 3
 
 
 @pytest.mark.anyio

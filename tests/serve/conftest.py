@@ -88,8 +88,12 @@ def wait_ready(server: ServeProcess, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def metric(server: ServeProcess, name: str, headers: dict[str, str] | None = None) -> float:
-    """The sum of the samples of metric `name` in the server's `GET /metrics`."""
+def metric(server: ServeProcess, name: str, headers: dict[str, str] | None = None,
+           **labels: str) -> float:
+    """The sum of the samples of metric `name` in the server's `GET /metrics`, of those with
+    `labels` only when given."""
     text = httpx.get(server.url + "/metrics", headers=headers, timeout=10).text
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.split("{")[0].split(" ")[0] == name)
+               if line.split("{")[0].split(" ")[0] == name
+               and all(label in line for label in wanted))

@@ -7,8 +7,10 @@ Speaks OpenAI (`POST /v1/embeddings`, `POST /v1/chat/completions` whole or SSE, 
 
 Control endpoints (JSON):
     GET /_stats, DELETE /_stats      requests per path, texts embedded, in flight, peak in flight,
-                                     the last request body per path
-    GET|POST|DELETE /_config         latency_ms, stream_delay_ms, dim, models, shuffle, pooling
+                                     peak embedding requests worked on at once, the last
+                                     request body per path
+    GET|POST|DELETE /_config         latency_ms, stream_delay_ms, dim, models, shuffle, pooling,
+                                     embed_concurrency
     GET|POST|DELETE /_faults         api_key, basic_auth, fail_rate, fail_with, schedule,
                                      retry_after, trickle_ms, huge_bytes, seed
     POST /_reset                     all three back to the startup state
@@ -23,6 +25,9 @@ With `api_key` set, requests without `Authorization: Bearer <api_key>` get a 401
 quote the request's bearer token, as careless servers do, so tests can check it goes no further.
 `pooling: "none"` answers /v1/embeddings as llama.cpp's server started without pooling does:
 one float vector per token (per whitespace-separated word here) for each text.
+`embed_concurrency: N` works on at most N embedding requests at once (their latency and
+answer), as a GPU server works through one batch after another; the others queue, in order
+(null: any number at once).
 
     python -m tests.servers.fake_llm --port 0 --latency-ms 50   # first stdout line: the port
 """
@@ -41,6 +46,8 @@ import signal
 import socket
 import struct
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
@@ -48,8 +55,9 @@ from aiohttp import web
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "latency_ms": 0.0, "stream_delay_ms": 0.0, "dim": 16, "models": None, "shuffle": False,
-    "pooling": "mean",
+    "pooling": "mean", "embed_concurrency": None,
 }
+EMBED_PATHS = frozenset({"/v1/embeddings", "/api/embed"})
 DEFAULT_FAULTS: dict[str, Any] = {
     "api_key": None, "basic_auth": None, "fail_rate": 0.0, "fail_with": "500", "schedule": [],
     "retry_after": "1", "trickle_ms": 250.0, "huge_bytes": 100 * 2**20, "seed": 0,
@@ -88,6 +96,8 @@ class FakeLLMServer:
         self._initial = ({**DEFAULT_CONFIG, **(config or {})}, {**DEFAULT_FAULTS, **(faults or {})})
         self.config, self.faults = copy.deepcopy(self._initial)
         self._rng = random.Random(self.faults["seed"])
+        self._embed_gate: tuple[int | None, asyncio.Semaphore | None] = (None, None)
+        self.embed_running = 0  # embedding requests being worked on (past the queue)
         self._reset_stats()
         self.app = web.Application(middlewares=[self._observe])
         self.app.add_routes([
@@ -127,6 +137,7 @@ class FakeLLMServer:
         self.last: dict[str, Any] = {}
         self.in_flight = getattr(self, "in_flight", 0)  # requests still running stay counted
         self.peak_in_flight = self.in_flight
+        self.peak_embed_running = self.embed_running
 
     @web.middleware
     async def _observe(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -142,12 +153,36 @@ class FakeLLMServer:
             if basic and request.headers.get("Authorization") != (
                     "Basic " + base64.b64encode(basic.encode()).decode()):
                 return _error(request, 401, "Basic authentication required")
-            fault = self._next_fault()
-            if self.config["latency_ms"]:
-                await asyncio.sleep(self.config["latency_ms"] / 1000)
-            return await (self._inject(request, fault, handler) if fault else handler(request))
+            async with self._turn(request):
+                fault = self._next_fault()
+                if self.config["latency_ms"]:
+                    await asyncio.sleep(self.config["latency_ms"] / 1000)
+                return await (self._inject(request, fault, handler) if fault
+                              else handler(request))
         finally:
             self.in_flight -= 1
+
+    @asynccontextmanager
+    async def _turn(self, request: web.Request) -> AsyncIterator[None]:
+        """An embedding request's turn among `embed_concurrency` worked on at once; any other
+        request's at once."""
+        if request.path not in EMBED_PATHS:
+            yield
+            return
+        limit = self.config["embed_concurrency"]
+        if self._embed_gate[0] != limit:  # set (again): a new queue
+            self._embed_gate = (limit, asyncio.Semaphore(limit) if limit else None)
+        gate = self._embed_gate[1]
+        if gate is not None:
+            await gate.acquire()
+        self.embed_running += 1
+        self.peak_embed_running = max(self.peak_embed_running, self.embed_running)
+        try:
+            yield
+        finally:
+            self.embed_running -= 1
+            if gate is not None:
+                gate.release()
 
     def _next_fault(self) -> str | None:
         if self.faults["schedule"]:
@@ -347,7 +382,8 @@ class FakeLLMServer:
         return web.json_response({
             "requests": dict(self.requests), "total": sum(self.requests.values()),
             "inputs": dict(self.inputs), "in_flight": self.in_flight,
-            "peak_in_flight": self.peak_in_flight, "last": self.last,
+            "peak_in_flight": self.peak_in_flight,
+            "peak_embed_running": self.peak_embed_running, "last": self.last,
         })
 
     async def _delete_stats(self, request: web.Request) -> web.StreamResponse:
@@ -411,6 +447,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--shuffle", action="store_true", help="embedding rows in reverse")
     parser.add_argument("--pooling", choices=["mean", "none"], default="mean",
                         help="none: per-token embeddings, as llama.cpp's server without pooling")
+    parser.add_argument("--embed-concurrency", type=int, metavar="N",
+                        help="work on at most N embedding requests at once (the others "
+                             "queue), as a GPU server does; default: any number")
     parser.add_argument("--api-key", help="require Authorization: Bearer API_KEY")
     parser.add_argument("--basic-auth", metavar="USER:PASSWORD",
                         help="require this Basic authorization")
@@ -427,6 +466,7 @@ async def _serve(args: argparse.Namespace) -> None:
     server = FakeLLMServer(
         config={"latency_ms": args.latency_ms, "stream_delay_ms": args.stream_delay_ms,
                 "dim": args.dim, "shuffle": args.shuffle, "pooling": args.pooling,
+                "embed_concurrency": args.embed_concurrency,
                 "models": args.models.split(",") if args.models else None},
         faults={"api_key": args.api_key, "basic_auth": args.basic_auth,
                 "fail_rate": args.fail_rate,
