@@ -241,20 +241,26 @@ def rag_chain(args: argparse.Namespace, base_url: str) -> tuple[Subject, RAGChai
             f"RAGChain (OpenAIEmbedder + OpenAIChat), generate concurrency {concurrency}")
 
 
+def rag_openai_env(args: argparse.Namespace, base_url: str, folder: Path) -> dict[str, str]:
+    """The environment `pipelines/rag_openai.yaml` reads, its generated corpus written to
+    `folder`/docs and its index kept in `folder`/index."""
+    docs = Path(folder, "docs")
+    docs.mkdir()
+    for doc in corpus(args.chunks):
+        Path(docs, doc["source"]).write_text(doc["text"], encoding="utf-8")
+    return {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": args.api_key,
+            "LLMKIT_MODEL": args.chat_model, "LLMKIT_EMBED_MODEL": args.embed_model,
+            "LLMKIT_INDEX": str(Path(folder, "index")), "LLMKIT_DOCS": str(docs)}
+
+
 @contextlib.contextmanager
 def rag_openai_pipeline(args: argparse.Namespace, base_url: str) -> Iterator[Any]:
     """`pipelines/rag_openai.yaml` on the generated corpus, written to a temporary folder."""
     from llmkit import load_pipeline
 
     with tempfile.TemporaryDirectory(prefix="llmkit-bench-") as tmp:
-        docs = Path(tmp, "docs")
-        docs.mkdir()
-        for doc in corpus(args.chunks):
-            Path(docs, doc["source"]).write_text(doc["text"], encoding="utf-8")
-        env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": args.api_key,
-               "LLMKIT_MODEL": args.chat_model, "LLMKIT_EMBED_MODEL": args.embed_model,
-               "LLMKIT_INDEX": str(Path(tmp, "index")), "LLMKIT_DOCS": str(docs)}
-        yield load_pipeline(ROOT / "pipelines" / "rag_openai.yaml", env=env)
+        yield load_pipeline(ROOT / "pipelines" / "rag_openai.yaml",
+                            env=rag_openai_env(args, base_url, Path(tmp)))
 
 
 @contextlib.contextmanager
@@ -279,10 +285,9 @@ def handwritten(args: argparse.Namespace, base_url: str) -> Iterator[Subject]:
         rag.close()
 
 
-def _run(args: argparse.Namespace, base_url: str, counter: Counter, server: Any) -> None:
+def _run(args: argparse.Namespace, base_url: str, counter: Counter, where: str,
+         server: Any) -> None:
     """Print the tables for the chosen subject on the server at `base_url`."""
-    where = (f"fake server at {args.latency_ms:g} ms" if server is not None
-             else f"{base_url} (counts {'from /stats' if counter.read() is not None else 'n/a'})")
     with contextlib.ExitStack() as stack:
         if args.yaml:
             subject, title = stack.enter_context(yaml_pipeline(args, base_url))
@@ -332,15 +337,25 @@ def main(argv: list[str] | None = None) -> None:
                         help="also measure the same RAG written by hand (asyncio + aiohttp)")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    against_server(args, lambda *server: _run(args, *server))
+
+
+def against_server(args: argparse.Namespace, run: Callable[[str, Counter, str, Any], None],
+                   *fake_options: str) -> None:
+    """`run(base_url, counter, description, server)` against `--base-url` (server None), or
+    else against our fake server started with `--latency-ms` and `fake_options`."""
     if args.base_url:
         counter = StatsEndpointCounter(args.base_url)
         try:
-            _run(args, args.base_url.rstrip("/"), counter, None)
+            run(args.base_url.rstrip("/"), counter,
+                f"{args.base_url} (counts {'from /stats' if counter.available else 'n/a'})",
+                None)
         finally:
             counter.http.close()
         return
-    with _server_class()("--latency-ms", str(args.latency_ms)) as server:
-        _run(args, f"{server.url}/v1", FakeServerCounter(server.control, "/v1"), server)
+    with _server_class()("--latency-ms", str(args.latency_ms), *fake_options) as server:
+        run(f"{server.url}/v1", FakeServerCounter(server.control, "/v1"),
+            f"fake server at {args.latency_ms:g} ms", server)
 
 
 if __name__ == "__main__":

@@ -60,10 +60,9 @@ import anyio.from_thread
 from bench.batch_query import (
     Counter,
     Counts,
-    FakeServerCounter,
     Measure,
-    StatsEndpointCounter,
     add_server_options,
+    against_server,
     measure,
     questions,
     rag_openai_pipeline,
@@ -238,20 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--thread-runs", type=int, default=10, help="questions per thread")
     args = parser.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",")]
-    if args.base_url:
-        counter = StatsEndpointCounter(args.base_url)
-        try:
-            _run(args, args.base_url.rstrip("/"), counter,
-                 f"{args.base_url} (counts {'from /stats' if counter.available else 'n/a'})")
-        finally:
-            counter.http.close()
-        return
-    from tests.servers.process import FakeServerProcess
-
-    with FakeServerProcess("--latency-ms", str(args.latency_ms)) as server:
-        _run(args, f"{server.url}/v1", FakeServerCounter(server.control, "/v1"),
-             f"fake server at {args.latency_ms:g} ms")
-
+    against_server(args, lambda base_url, counter, where, _: _run(args, base_url, counter,
+                                                                   where))
 
 if __name__ == "__main__":
     main()

@@ -62,11 +62,10 @@ if __package__ in (None, ""):
 
 from bench.batch_query import (
     Counter,
-    FakeServerCounter,
-    StatsEndpointCounter,
     add_server_options,
-    corpus,
+    against_server,
     questions,
+    rag_openai_env,
 )
 from bench.concurrent_callers import percentile
 from tests.serve.load import collect, spawn
@@ -233,13 +232,7 @@ def flood(env: dict[str, str], folder: Path, clients: int, seconds: float) -> li
 
 def _run(args: argparse.Namespace, base_url: str, counter: Counter, where: str) -> None:
     with tempfile.TemporaryDirectory(prefix="llmkit-bench-serve-") as tmp:
-        docs = Path(tmp, "docs")
-        docs.mkdir()
-        for doc in corpus(args.chunks):
-            Path(docs, doc["source"]).write_text(doc["text"], encoding="utf-8")
-        env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": args.api_key,
-               "LLMKIT_MODEL": args.chat_model, "LLMKIT_EMBED_MODEL": args.embed_model,
-               "LLMKIT_INDEX": str(Path(tmp, "index")), "LLMKIT_DOCS": str(docs)}
+        env = rag_openai_env(args, base_url, Path(tmp))
         print(f"llmkit serve pipelines/rag_openai.yaml, {where}, {args.chunks} chunks; "
               f"clients in a process of their own")
         rows: dict[str, list[Level]] = {}
@@ -282,23 +275,12 @@ def main(argv: list[str] | None = None) -> None:
                              "(the others queue), as a GPU server does; default: any number")
     args = parser.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",")]
-    if args.base_url:
-        counter = StatsEndpointCounter(args.base_url)
-        try:
-            _run(args, args.base_url.rstrip("/"), counter,
-                 f"{args.base_url} (counts {'from /stats' if counter.available else 'n/a'})")
-        finally:
-            counter.http.close()
-        return
-    from tests.servers.process import FakeServerProcess
-
     limit = [] if args.embed_concurrency is None else ["--embed-concurrency",
                                                        str(args.embed_concurrency)]
-    with FakeServerProcess("--latency-ms", str(args.latency_ms), *limit) as server:
-        _run(args, f"{server.url}/v1", FakeServerCounter(server.control, "/v1"),
-             f"fake server at {args.latency_ms:g} ms, embedding requests "
-             + (f"{args.embed_concurrency} at a time" if limit else "any number at once"))
-
+    against_server(args, lambda base_url, counter, where, server: _run(
+        args, base_url, counter, where if server is None else
+        f"{where}, embedding requests "
+        + (f"{args.embed_concurrency} at a time" if limit else "any number at once")), *limit)
 
 if __name__ == "__main__":
     main()

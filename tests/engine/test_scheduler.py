@@ -208,19 +208,24 @@ async def test_an_async_input_stream_longer_than_the_window_is_all_admitted():
     assert results == [{"x": i + 1} for i in range(100)]
 
 
+def last_is_late(tracker: Tracker) -> Pipeline:
+    """Runs 0-18 reach `batch` at once, run 19 0.2 s later; `batch` may wait 60 s."""
+
+    @node(outputs="x")
+    async def late(x):
+        await anyio.sleep(0.2 if x == 19 else 0)
+        return x
+
+    return (Pipeline(inputs=["x"]).add("late", late, x="x")
+            .add("batch", AddBatch(tracker=tracker).configure(max_batch=1000,
+                                                              max_wait_ms=60_000), x="late.x"))
+
+
 async def test_a_batch_waits_for_the_last_run_still_upstream_then_flushes_once():
     # 19 runs reach `batch` at once, the 20th later: the batch must wait for it (no timer
     # needed, it is the last run that can still arrive), not flush 19 and then 1.
     tracker = Tracker()
-
-    @node(outputs="x")
-    async def last_is_late(x):
-        await anyio.sleep(0.2 if x == 19 else 0)
-        return x
-
-    p = (Pipeline(inputs=["x"]).add("late", last_is_late, x="x")
-         .add("batch", AddBatch(tracker=tracker).configure(max_batch=1000, max_wait_ms=60_000),
-              x="late.x"))
+    p = last_is_late(tracker)
     with anyio.fail_after(20):
         assert await p.arun_many([{"x": i} for i in range(20)]) == [
             {"x": i + 1} for i in range(20)]
@@ -231,15 +236,7 @@ async def test_a_cheap_batch_waits_for_runs_on_their_way_no_longer_than_one_of_i
     # Once `batch` has shown that its calls take microseconds, a run that reaches it does not
     # wait 60 s (its max_wait) for one still 0.2 s upstream: a second call costs less.
     tracker = Tracker()
-
-    @node(outputs="x")
-    async def last_is_late(x):
-        await anyio.sleep(0.2 if x == 19 else 0)
-        return x
-
-    p = (Pipeline(inputs=["x"]).add("late", last_is_late, x="x")
-         .add("batch", AddBatch(tracker=tracker).configure(max_batch=1000, max_wait_ms=60_000),
-              x="late.x"))
+    p = last_is_late(tracker)
     with anyio.fail_after(20):
         for _ in range(2):  # the first timed its call (it waited: nothing was known yet)
             await p.arun_many([{"x": i} for i in range(20)])

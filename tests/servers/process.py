@@ -17,6 +17,17 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def stop_process(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
+    """Stop a process we started, by its PID: SIGTERM, then SIGKILL after `grace` seconds."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 class ServerControl:
     """A small synchronous client of the fake server's control endpoints."""
 
@@ -83,13 +94,7 @@ class FakeServerProcess:
         """Stop the server by its PID: SIGTERM, then SIGKILL after 5 s."""
         if hasattr(self, "control"):
             self.control.close()
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc)
         assert self.proc.stdout is not None
         self.proc.stdout.close()
         self._stderr.close()

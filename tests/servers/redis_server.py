@@ -3,13 +3,13 @@ benchmarks of the Redis cache store."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
+
+from tests.servers.process import stop_process
 
 
 def free_port() -> int:
@@ -55,13 +55,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """Stop the server by its PID: SIGTERM, then SIGKILL after 5 s."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc)
 
     def close(self) -> None:
         self.stop()
