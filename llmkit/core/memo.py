@@ -26,6 +26,8 @@ from llmkit.errors import CacheError
 log = logging.getLogger("llmkit.cache")
 
 MISS = object()
+ELSEWHERE = object()  # a miss that another process is computing: it holds the item's lease
+LEASE_SECONDS = 30.0  # how long a process may hold an item it computes (it releases sooner)
 _unhashable: weakref.WeakSet[Node] = weakref.WeakSet()  # nodes already warned about
 
 
@@ -43,6 +45,8 @@ class NodeMemo:
         self.store = store
         self.ttl = node.settings.cache_ttl
         self.blocking = store.blocking
+        # A store shared by processes (Redis) leases misses, so one process computes each.
+        self.leases = store.blocking and callable(getattr(store, "lease_many", None))
         self._warned: set[str] = set()
 
     @classmethod
@@ -97,14 +101,28 @@ class NodeMemo:
         return self._decode(blobs)
 
     async def get(self, keys: list[bytes]) -> list[Any]:
-        """Cached outputs (or MISS) for `keys`, reading a blocking store in a thread."""
+        """Cached outputs (or MISS) for `keys`, reading a blocking store in a thread. With a
+        store that leases, each miss is leased in the same hop: MISS where this process won
+        the lease (and computes the item), ELSEWHERE where another process holds it."""
         try:
-            blobs = await anyio.to_thread.run_sync(self.store.get_many, keys)
+            values = await anyio.to_thread.run_sync(self._read_and_lease, keys)
         except CacheError as exc:
             self.warn("read", "cache read failed, computing instead (%s)", exc)
             return [MISS] * len(keys)
         self._warned.discard("read")
-        return self._decode(blobs)
+        return values
+
+    def _read_and_lease(self, keys: list[bytes]) -> list[Any]:
+        values = self._decode(self.store.get_many(keys))
+        missing = [key for key, value in zip(keys, values, strict=True) if value is MISS]
+        if not self.leases or not missing:
+            return values
+        try:
+            won = iter(self.store.lease_many(missing, LEASE_SECONDS))  # type: ignore[attr-defined]
+        except CacheError as exc:  # no lease to be had: compute here, as on a failed read
+            self.warn("lease", "cache leases failed, computing here (%s)", exc)
+            return values
+        return [ELSEWHERE if value is MISS and not next(won) else value for value in values]
 
     # -- writing --------------------------------------------------------------------------
     def encode_all(self, pairs: list[tuple[bytes, dict[str, Any]]]) -> list[tuple[bytes, bytes]]:
@@ -124,15 +142,25 @@ class NodeMemo:
         else:
             self._warned.discard("write")
 
-    async def put(self, entries: list[tuple[bytes, bytes]]) -> None:
-        """Write in a thread that a cancellation waits for: a write is whole or absent."""
-        try:
-            await anyio.to_thread.run_sync(
-                lambda: self.store.set_many(entries, node=self.name, ttl=self.ttl))
-        except CacheError as exc:
-            self.warn("write", "cache write failed, results are not cached (%s)", exc)
-        else:
-            self._warned.discard("write")
+    async def put(self, entries: list[tuple[bytes, bytes]], release: list[bytes]) -> None:
+        """Write in a thread that a cancellation waits for: a write is whole or absent; then
+        give up the leases on `release` (computed, or failed: another process may try)."""
+        await anyio.to_thread.run_sync(self._write_and_release, entries, release)
+
+    def _write_and_release(self, entries: list[tuple[bytes, bytes]], release: list[bytes]
+                           ) -> None:
+        if entries:
+            try:
+                self.store.set_many(entries, node=self.name, ttl=self.ttl)
+            except CacheError as exc:
+                self.warn("write", "cache write failed, results are not cached (%s)", exc)
+            else:
+                self._warned.discard("write")
+        if release:
+            try:
+                self.store.release_many(release)  # type: ignore[attr-defined]
+            except CacheError as exc:  # the leases expire on their own
+                self.warn("lease", "cache leases were not released (%s)", exc)
 
 
 def value_hash(value: Any) -> bytes | None:

@@ -78,7 +78,7 @@ import anyio.lowlevel
 from llmkit.cache.keys import item_key
 from llmkit.core.calls import CallRunner, Outcome
 from llmkit.core.events import Event, TokenSink, _token_sink
-from llmkit.core.memo import MISS, NodeMemo, output_hash, value_hash
+from llmkit.core.memo import ELSEWHERE, MISS, NodeMemo, output_hash, value_hash
 from llmkit.core.plan import INPUT, Plan, PlanNode
 from llmkit.core.stats import Profile
 from llmkit.errors import NodeError
@@ -174,10 +174,10 @@ class _Call:
 class _NodeState:
     """The scheduler's view of one node."""
 
-    __slots__ = ("batch", "call_seconds", "caller", "calls", "finished", "first_at", "flights",
-                 "held_at",
-                 "in_flight", "inline", "is_async", "limit", "max_batch", "max_wait", "memo",
-                 "name", "pending", "plan", "ready", "starting", "stats", "unarrived")
+    __slots__ = ("batch", "call_seconds", "caller", "calls", "elsewhere", "finished",
+                 "first_at", "flights", "held_at", "in_flight", "inline", "is_async", "leased",
+                 "limit", "max_batch", "max_wait", "memo", "name", "pending", "plan", "polling",
+                 "ready", "starting", "stats", "unarrived")
 
     def __init__(self, plan_node: PlanNode, stats: Any, memo: NodeMemo | None) -> None:
         node, settings = plan_node.node, plan_node.node.settings
@@ -206,6 +206,9 @@ class _NodeState:
         self.memo = memo
         self.pending: list[tuple[Run, bytes]] = []  # (run, key) lookups still to be made
         self.flights: dict[bytes, list[Run]] = {}  # key -> runs waiting for it, leader first
+        self.leased: set[bytes] = set()  # keys this process computes, leased in a shared store
+        self.elsewhere: list[tuple[Run, bytes]] = []  # (run, key) another process computes
+        self.polling = False  # a task polls the store for `elsewhere`
 
 
 class Scheduler:
@@ -633,6 +636,9 @@ class Scheduler:
                 self._make_ready(waiting[0], ns)
             else:
                 del ns.flights[key]
+                if key in ns.leased:  # not computed here after all: free it for others
+                    ns.leased.discard(key)
+                    self._start(self._put, ns.memo, [], set(), [key])
 
     # -- cache ----------------------------------------------------------------------------
     def _fingerprint(self, ns: _NodeState, owner: Caller) -> bytes | None:
@@ -686,12 +692,21 @@ class Scheduler:
 
     def _resolve(self, ns: _NodeState, pending: list[tuple[Run, bytes]],
                  values: list[Any]) -> None:
-        """Finish the runs whose lookup hit; make the others ready."""
+        """Finish the runs whose lookup hit; make the misses ours to compute ready; poll for
+        those another process computes (it leased them)."""
         for (run, key), value in zip(pending, values, strict=True):
             if value is MISS:
                 ns.stats.cache_misses += 1
                 self._count(ns, [run], "cache_misses")
+                if ns.memo.leases:  # type: ignore[union-attr]
+                    ns.leased.add(key)
                 self._enqueue(run, ns)
+                continue
+            if value is ELSEWHERE:  # still unarrived: batches wait for it as for a lookup
+                ns.elsewhere.append((run, key))
+                if not ns.polling:
+                    ns.polling = True
+                    self._start(self._poll, ns)
                 continue
             ns.unarrived -= 1
             waiting = ns.flights.pop(key, [run])
@@ -699,6 +714,22 @@ class Scheduler:
             self._count(ns, waiting, "cache_hits")
             for waiter in waiting:
                 self._complete(ns, waiter, value)
+
+    async def _poll(self, ns: _NodeState) -> None:
+        """Look up the items other processes compute until each is stored, or its lease is
+        free (its holder finished without a result, or died: the lease expired) and taken
+        here: then it is ours to compute. Every 20 ms at first, then less often."""
+        delay = 0.02
+        try:
+            while ns.elsewhere:
+                await anyio.sleep(delay)
+                delay = min(2 * delay, 0.5)
+                pending, ns.elsewhere = ns.elsewhere, []
+                self._resolve(ns, pending, await ns.memo.get([k for _, k in pending]))  # type: ignore[union-attr]
+        finally:
+            ns.polling = False
+            self.tasks -= 1
+            self._wake.set()
 
     def _count(self, ns: _NodeState, runs: list[Run], counter: str) -> None:
         """Add the runs to their callers' cache counters, for callers that keep a profile."""
@@ -713,6 +744,7 @@ class Scheduler:
         i = ns.plan.index
         fresh = []
         owners: set[Caller] = set()
+        release = []  # leases on the items computed, done or failed
         for run, outcome in zip(runs, outcomes, strict=True):
             key = run.keys[i] if run.keys is not None else None
             if key is None:
@@ -725,21 +757,24 @@ class Scheduler:
             if isinstance(outcome, dict):
                 fresh.append((key, outcome))
                 owners.update(r.owner for r in waiting)
-        if not fresh:
+            if key in ns.leased:
+                ns.leased.discard(key)
+                release.append(key)
+        if not fresh and not release:
             return
         memo = ns.memo
         entries = memo.encode_all(fresh)  # type: ignore[union-attr]
         if memo.blocking:  # type: ignore[union-attr]
             for owner in owners:
                 owner.writes += 1
-            self._start(self._put, memo, entries, owners)
+            self._start(self._put, memo, entries, owners, release)
         else:
             memo.put_now(entries)  # type: ignore[union-attr]
 
     async def _put(self, memo: NodeMemo, entries: list[tuple[bytes, bytes]],
-                   owners: set[Caller]) -> None:
+                   owners: set[Caller], release: list[bytes] | None = None) -> None:
         try:
-            await memo.put(entries)
+            await memo.put(entries, release or [])
         finally:
             self.tasks -= 1
             self._wake.set()
