@@ -13,6 +13,7 @@ loop, so a Ctrl-C (which cancels it at an `await`) never cuts a line in half.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -176,14 +177,16 @@ def _describe(exc: BaseException) -> str:
 
 
 async def write_results(p: Pipeline, inputs: InputLines, out: LineWriter, *, ordered: bool,
-                        progress: Progress, scrub: Callable[[str], str],
+                        progress: Progress, scrub: Callable[[str], str], executor: Any = None,
                         **options: Any) -> int:
-    """Run every input, writing each result as soon as it is ready; the number of failed
-    runs. `options` go to the runner (cache, window, profile)."""
+    """Run every input, here or on `executor` (its `astream_many`), writing each result as
+    soon as it is ready; the number of failed runs. `options` go to the runner (cache,
+    window, profile)."""
     done = failed = 0
     broken: OSError | None = None
-    async with p.astream_many(inputs, ordered=ordered, on_error="return",
-                              **options) as results:
+    stream = p.astream_many if executor is None else functools.partial(
+        executor.astream_many, p)
+    async with stream(inputs, ordered=ordered, on_error="return", **options) as results:
         async for item in results:
             index, result = (done, item) if ordered else item
             line, ok = encode(index, result, inputs.problems, scrub)

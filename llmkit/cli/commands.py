@@ -17,7 +17,7 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="runs in flight at once (default 1024)")
     run.add_argument("--profile", action="store_true",
                      help="print per-node statistics to stderr at the end")
+    run.add_argument("--executor", metavar="dask|dask://HOST:PORT",
+                     help="run --input-file's runs on Dask: a local cluster (a worker per "
+                          "core) or an existing scheduler (docs/dask.md)")
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", parents=[pipeline], help="check a pipeline")
@@ -215,6 +218,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("give inputs with -i or with --input-file, not both")
     if args.output and not args.input_file:
         raise UsageError("--output is for --input-file runs; a single run prints its outputs")
+    if args.executor and not args.input_file:
+        raise UsageError("--executor is for --input-file runs; a single run runs here")
     from llmkit.cli.batch import RESERVED
     from llmkit.core.stats import Profile
     from llmkit.spec import scrub_secrets
@@ -241,7 +246,10 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         if inputs is None:
-            code = _run_batch(p, args, options, profile, scrub)
+            with _executor(args.executor) as executor:
+                if executor is not None and store is not None:  # each worker opens its own
+                    options["cache"] = _cache_url(args.cache)
+                code = _run_batch(p, args, options, profile, scrub, executor)
         else:
             code = _run_one(p, inputs, args.json, options, scrub)
     finally:
@@ -250,6 +258,30 @@ def _run(args: argparse.Namespace) -> int:
     if args.profile:
         print(profile.table(), file=sys.stderr)
     return code
+
+
+@contextlib.contextmanager
+def _executor(spec: str | None) -> Iterator[Any]:
+    """The executor `--executor` names, connected (or its cluster started), closed after."""
+    if spec is None:
+        yield None
+        return
+    if spec != "dask" and not spec.startswith("dask://"):
+        raise UsageError(f"--executor {spec!r}: expected dask (a local cluster) or "
+                         "dask://HOST:PORT (an existing scheduler)")
+    from llmkit.dask import DaskExecutor
+
+    with DaskExecutor(address=None if spec == "dask" else spec) as executor:
+        executor.client  # noqa: B018  (connect now: a bad address fails before any run)
+        yield executor
+
+
+def _cache_url(url: str | None) -> str:
+    """`--cache` as workers open it: a file (the default cache's too) by its absolute path."""
+    from llmkit.cache import DEFAULT_PATH
+
+    url = DEFAULT_PATH if url is None else url
+    return url if "://" in url else os.path.abspath(url)
 
 
 def _inputs(p: Pipeline, pairs: list[str]) -> dict[str, Any]:
@@ -332,7 +364,7 @@ async def _stream_one(p: Pipeline, inputs: dict[str, Any], options: dict[str, An
 
 
 def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
-               profile: Profile, scrub: Callable[[str], str]) -> int:
+               profile: Profile, scrub: Callable[[str], str], executor: Any = None) -> int:
     from llmkit.cli.batch import InputLines, lines, write_results
     from llmkit.cli.output import output_file, stdout_writer
     from llmkit.cli.progress import Progress
@@ -354,7 +386,8 @@ def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
                 else stdout_writer()
             stack.callback(progress.close)
             failed = background.call(write_results, p, inputs, out, ordered=args.ordered,
-                                     progress=progress, scrub=scrub, **options)
+                                     progress=progress, scrub=scrub, executor=executor,
+                                     **options)
     finally:
         if not stdin:
             source.close()

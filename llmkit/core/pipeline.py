@@ -238,13 +238,17 @@ class Pipeline:
 
         return await runner.run_one(self.validate(), _one(inputs, kwargs), cache=cache)
 
-    def run_many(self, inputs: Iterable[Mapping[str, Any]], **options: Any) -> list[Any]:
+    def run_many(self, inputs: Iterable[Mapping[str, Any]], executor: Any = None,
+                 **options: Any) -> list[Any]:
         """Run every input, micro-batched and concurrently; results in input order.
 
         Options: `on_error="raise"` (default) or `"return"` (a failed run's place holds its
         `NodeError`), `cache=` a cache store, `window=` runs in flight (default 1024),
-        `profile=` a `Profile` to fill with per-node statistics.
+        `profile=` a `Profile` to fill with per-node statistics. An `executor` (e.g.
+        `llmkit.dask.DaskExecutor`) runs them elsewhere: `executor.run_many(self, ...)`.
         """
+        if executor is not None:
+            return executor.run_many(self, inputs, **options)
         from llmkit.core import background
 
         return background.call(self.arun_many, inputs, **options)
@@ -256,9 +260,11 @@ class Pipeline:
         return await runner.collect(self.validate(), inputs, **options)
 
     def iter_many(self, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = True,
-                  **options: Any) -> Iterator[Any]:
+                  executor: Any = None, **options: Any) -> Iterator[Any]:
         """Stream results of many runs with flat memory: in input order, or as completed
-        (`ordered=False`, yielding `(index, result)` pairs)."""
+        (`ordered=False`, yielding `(index, result)` pairs); `executor` as in `run_many`."""
+        if executor is not None:
+            return executor.iter_many(self, inputs, ordered=ordered, **options)
         from llmkit.core import runner
 
         return runner.iterate(self.validate(), inputs, ordered=ordered, **options)
