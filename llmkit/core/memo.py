@@ -117,12 +117,21 @@ class NodeMemo:
         missing = [key for key, value in zip(keys, values, strict=True) if value is MISS]
         if not self.leases or not missing:
             return values
+        store: Any = self.store
         try:
-            won = iter(self.store.lease_many(missing, LEASE_SECONDS))  # type: ignore[attr-defined]
+            leased = store.lease_many(missing, LEASE_SECONDS)
+            won = [key for key, ok in zip(missing, leased, strict=True) if ok]
+            # A holder may have written the value and let go between our read and our lease:
+            # read the won keys again, and give back the leases of those found.
+            now = dict(zip(won, self._decode(store.get_many(won)) if won else [], strict=True))
+            found = [key for key in won if now[key] is not MISS]
+            if found:
+                store.release_many(found)
         except CacheError as exc:  # no lease to be had: compute here, as on a failed read
             self.warn("lease", "cache leases failed, computing here (%s)", exc)
             return values
-        return [ELSEWHERE if value is MISS and not next(won) else value for value in values]
+        return [value if value is not MISS else now.get(key, ELSEWHERE)
+                for key, value in zip(keys, values, strict=True)]
 
     # -- writing --------------------------------------------------------------------------
     def encode_all(self, pairs: list[tuple[bytes, dict[str, Any]]]) -> list[tuple[bytes, bytes]]:

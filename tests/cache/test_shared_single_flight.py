@@ -7,7 +7,7 @@ import time
 import anyio
 import pytest
 
-from llmkit.cache import hash_value
+from llmkit.cache import encode, hash_value
 from llmkit.cache.keys import item_key
 from llmkit.cache.stores.redis import RedisCache
 from llmkit.core import memo
@@ -114,3 +114,22 @@ async def test_a_failed_item_frees_its_lease_for_the_other_worker(redis_url, mon
     assert {"y": 10} in outcomes
     for store in stores:
         store.close()
+
+
+async def test_a_value_stored_between_the_read_and_the_lease_is_used_not_computed(redis_url):
+    node = Counted(delay=0)
+    other = RedisCache(redis_url)
+
+    class Late(RedisCache):
+        def lease_many(self, keys, seconds):
+            # another process stores the items and lets go just before we take their leases
+            other.set_many([(key, encode({"y": 14})) for key in keys], node="double")
+            return super().lease_many(keys, seconds)
+
+    store = Late(redis_url)
+    with anyio.fail_after(10):
+        assert await worker(node).arun(x=7, cache=store) == {"y": 14}
+    assert node.computed == {}
+    assert RedisCache(redis_url).lease_many([key_of(node, 7)], 1) == [True]  # given back
+    store.close()
+    other.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.cache.conftest import redis_server, redis_url  # noqa: F401  (the Redis tests' own)
 from tests.extras import require
 
 distributed = require("distributed", "dask")

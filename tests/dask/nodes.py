@@ -4,6 +4,8 @@ module because the pipeline's node classes live here (the executor ships their m
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 
 from llmkit.core.node import Node
 from llmkit.core.registry import register
@@ -23,6 +25,34 @@ inputs: [x]
 nodes:
   echo: {type: dask_test_echo, inputs: {x: x}}
 """
+
+
+LOGGED = """\
+llmkit: 1
+name: logged
+inputs: [x]
+nodes:
+  double: {type: dask_test_logged, params: {log: LOG}, inputs: {x: x}}
+"""
+
+
+@register("dask_test_logged")
+class Logged(Node):
+    """2x, appending "x pid" to the file `log` for each item it computes (any process)."""
+
+    inputs = {"x": int}
+    outputs = {"y": int}
+    max_batch = 10
+
+    def __init__(self, log: str) -> None:
+        self.log = log
+
+    def run_batch(self, items: list[dict]) -> list[dict]:
+        time.sleep(0.05)  # long enough for the other worker to miss the same items meanwhile
+        with open(self.log, "a") as out:  # one short write per item: appends do not mix
+            for item in items:
+                out.write(f"{item['x']} {os.getpid()}\n")
+        return [{"y": 2 * item["x"]} for item in items]
 
 
 @register("dask_test_digest")

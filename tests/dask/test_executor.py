@@ -12,7 +12,7 @@ import sys
 
 from llmkit.errors import InputError, NodeError
 from tests.dask.conftest import REPO
-from tests.dask.nodes import digest_pipeline
+from tests.dask.nodes import LOGGED, digest_pipeline
 
 from llmkit.dask import DaskExecutor  # isort: skip  (after the conftest's require)
 
@@ -93,3 +93,22 @@ def test_a_worker_killed_mid_run_loses_no_item_and_repeats_none(cluster):
             assert result == expected[index]
     assert sorted(seen) == list(range(1000))
     assert victim not in cluster.workers().values()  # the nanny started a new worker
+
+
+def test_two_workers_sharing_redis_compute_each_of_the_same_new_items_once(cluster, redis_url,
+                                                                         tmp_path):
+    from llmkit.spec import load_pipeline
+
+    log = tmp_path / "computed.log"
+    p = load_pipeline(LOGGED.replace("LOG", str(log)))
+    # Two blocks of the same 100 new items, one per worker, at the same time.
+    executor = DaskExecutor(cluster.client, block_size=100, blocks_in_flight=2)
+    results = p.run_many([{"x": x} for x in range(100)] * 2, executor=executor,
+                         cache=redis_url)
+    assert results == [{"y": 2 * x} for x in range(100)] * 2
+    computed = [int(line.split()[0]) for line in log.read_text().splitlines()]
+    assert sorted(computed) == list(range(100))  # each once, whichever worker won it
+    log.unlink()
+    assert p.run_many([{"x": x} for x in range(100)], executor=executor,
+                      cache=redis_url) == [{"y": 2 * x} for x in range(100)]
+    assert not log.exists()  # a re-run computes nothing
