@@ -7,7 +7,9 @@ locally, then on a LocalCluster of 1 and of 2 worker processes (one thread each;
 scheduler runs in this process), with the ratios; the per-block overhead of the executor
 (a block of one cheap item, end to end); what Dask costs to ship a block of 1,000 small
 inputs as a list against one pickle; and the client's RSS over 1,000,000 tiny inputs
-(`--million`). No timing is asserted anywhere; docs/dask.md records the figures.
+(`--million`). For each Dask run it also prints how much of a core this process (the
+client, with the LocalCluster's scheduler inside it) kept busy: on 2 cores, what it takes
+is what the two workers do not get. No timing is asserted; docs/dask.md has the figures.
 """
 
 from __future__ import annotations
@@ -40,9 +42,17 @@ def texts(n: int, chars: int = 4000) -> list[dict[str, str]]:
 
 
 def items_per_second(run, inputs) -> float:
-    start = time.perf_counter()
+    rate, _ = timed(run, inputs)
+    return rate
+
+
+def timed(run, inputs) -> tuple[float, float]:
+    """Items/s of `run(inputs)`, and the cores this process kept busy meanwhile (its CPU time
+    over the wall time: with Dask, the client and the scheduler it hosts)."""
+    start, cpu = time.perf_counter(), time.process_time()
     run(inputs)
-    return len(inputs) / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    return len(inputs) / wall, (time.process_time() - cpu) / wall
 
 
 def cluster(workers: int):
@@ -65,10 +75,10 @@ def scale(n: int) -> None:
         try:
             executor = DaskExecutor(client, block_size=250)
             p.run_many(inputs[:500], executor=executor)  # every worker builds the pipeline
-            rate = items_per_second(lambda xs, e=executor: p.run_many(xs, executor=e), inputs)
+            rate, cores = timed(lambda xs, e=executor: p.run_many(xs, executor=e), inputs)
             by_workers[workers] = rate
             print(f"{f'dask, {workers} worker process(es)':<28} {rate:>9,.0f} items/s   "
-                  f"{rate / local:.2f}x local")
+                  f"{rate / local:.2f}x local   client + scheduler busy {cores:.2f} core")
             if workers == 1:
                 block_overhead(p, client)
         finally:
