@@ -245,7 +245,7 @@ class Driver:
 async def run_one(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None
                   ) -> dict[str, Any]:
     """One run, the lean way (no window, no queue): the outputs, or its error raised."""
-    shared, run = await _joinable(plan, inputs, cache)
+    shared, item = await _joinable(plan, inputs, cache)
     finished: list[Run] = []
     done = anyio.Event()
 
@@ -256,7 +256,7 @@ async def run_one(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None
     caller = Caller(deliver)
     shared.join(caller)
     try:
-        shared.admit(caller, 0, run)
+        shared.admit(caller, 0, item)
         await done.wait()
         await caller.flush()
     finally:
@@ -335,7 +335,14 @@ async def events(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None,
     No task group spans a `yield`, so a consumer may stop at any event: the run joins the
     shared scheduler as `run_one`'s does, its events come through a stream, and closing the
     generator withdraws it."""
-    shared, run = await _joinable(plan, inputs, cache)
+    try:
+        shared, item = await _joinable(plan, inputs, cache)
+    except LlmkitError as problem:  # a resource that cannot be prepared, inputs that do not fit
+        if on_error == "raise":
+            raise
+        yield Event("run_finished", None, (0,), data=problem)
+        yield Event("result", data=problem)
+        return
     send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
     finished: list[Run] = []
 
@@ -351,7 +358,7 @@ async def events(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None,
     caller = Caller(deliver, emit=emit, profile=profile)
     shared.join(caller)
     try:
-        shared.admit(caller, 0, run)
+        shared.admit(caller, 0, item)
         async with receive:
             async for event in receive:
                 yield event

@@ -43,3 +43,16 @@ async def test_a_failed_call_reports_its_errors(made):
             events.append(e)
     finished = [e for e in events if e.kind == "node_finished"]
     assert [(e.runs, e.errors) for e in finished] == [((0,), 1)]
+
+
+async def test_inputs_that_do_not_fit_are_the_result_under_on_error_return_else_raised():
+    from llmkit.core.runner import events
+    from llmkit.errors import InputError
+
+    plan = Pipeline(inputs=["x"]).add("n", inline_add, x="x").validate()
+    events_seen = [e async for e in events(plan, {"y": 1}, on_error="return")]
+    assert [e.kind for e in events_seen] == ["run_finished", "result"]
+    assert isinstance(events_seen[-1].data, InputError)
+    assert "missing input 'x'" in str(events_seen[-1].data)
+    with pytest.raises(InputError, match="missing input 'x'"):
+        [e async for e in events(plan, {"y": 1})]
