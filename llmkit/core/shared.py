@@ -20,7 +20,6 @@ from math import inf
 from typing import Any
 
 import anyio
-import sniffio
 
 from llmkit.core.plan import Plan
 from llmkit.core.resources import prepare_resources, resources, unprepared
@@ -40,13 +39,14 @@ class SharedScheduler:
     @classmethod
     def get(cls, plan: Plan, cache: Any = None) -> SharedScheduler:
         """The shared scheduler for `plan` and `cache` on the running event loop."""
-        library = sniffio.current_async_library()
-        if library == "trio":
+        try:
+            loop: Any = asyncio.get_running_loop()
+            library = "asyncio"
+        except RuntimeError:  # anyio's other backend: trio (not a dependency of llmkit)
             import trio
 
-            loop: Any = trio.lowlevel.current_trio_token()
-        else:
-            loop = asyncio.get_running_loop()
+            loop = trio.lowlevel.current_trio_token()
+            library = "trio"
         key = (id(plan), id(loop), id(cache))
         shared = _active.get(key)
         if shared is None:
