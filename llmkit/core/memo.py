@@ -159,12 +159,7 @@ class NodeMemo:
     def _write_and_release(self, entries: list[tuple[bytes, bytes]], release: list[bytes]
                            ) -> None:
         if entries:
-            try:
-                self.store.set_many(entries, node=self.name, ttl=self.ttl)
-            except CacheError as exc:
-                self.warn("write", "cache write failed, results are not cached (%s)", exc)
-            else:
-                self._warned.discard("write")
+            self.put_now(entries)
         if release:
             try:
                 self.store.release_many(release)  # type: ignore[attr-defined]
