@@ -46,7 +46,11 @@ class CallRunner:
         self.is_async = node.is_async()
         self.is_batch = node.is_batch()
         self.limit = limit
-        # May run inline when cheap: a sync node without a timeout that did not choose.
+        # In the event loop with no retry and no timeout (those need a task to sleep or
+        # cancel in), because the node says so; or, for a sync node without a timeout that
+        # did not choose, once its work proves cheap (`adaptive`).
+        self.inline = (node.settings.inline is True and not self.is_async
+                       and self.timeout is None and self.retry.attempts <= 1)
         self.adaptive = (not self.is_async and self.timeout is None
                          and node.settings.inline is None)
         # Seconds per item of the last calls, inside the node's own code: their median is
@@ -59,6 +63,10 @@ class CallRunner:
         if not self.adaptive or len(self._per_item) < MEASURED_CALLS:
             return False
         return sorted(self._per_item)[len(self._per_item) // 2] * n <= INLINE_SECONDS
+
+    def runs_inline(self, n: int) -> bool:
+        """Whether a call on `n` items runs in the event loop (`call_inline`)."""
+        return self.inline or self.cheap(n)
 
     def timed(self, seconds: float, n: int, inline: bool = False) -> None:
         """Note a sync call's own work: `seconds` on `n` items."""

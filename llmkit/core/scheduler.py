@@ -183,17 +183,14 @@ class _NodeState:
         node, settings = plan_node.node, plan_node.node.settings
         self.plan = plan_node
         self.name = plan_node.name
-        self.batch = node.is_batch()
-        self.is_async = node.is_async()
-        # Inline runs skip retries and timeouts: those need a task to sleep or cancel in.
-        self.inline = (settings.inline is True and not self.is_async and settings.timeout is None
-                       and settings.retry.attempts <= 1)
-        self.limit = settings.concurrency or (
-            ASYNC_CONCURRENCY if self.is_async else SYNC_CONCURRENCY)
+        is_async = node.is_async()
+        self.limit = settings.concurrency or (ASYNC_CONCURRENCY if is_async else SYNC_CONCURRENCY)
+        self.caller = CallRunner(node, self.limit)  # it knows how, and where, a call runs
+        self.batch, self.is_async = self.caller.is_batch, self.caller.is_async
+        self.inline = self.caller.inline
         self.max_batch = max(1, settings.max_batch)
         self.max_wait = settings.max_wait_ms / 1000
         self.call_seconds = inf  # a call's typical duration (moving average); unknown yet
-        self.caller = CallRunner(node, self.limit)
         self.ready: deque[Run] = deque()
         self.first_at = 0.0
         self.in_flight = 0
@@ -367,7 +364,7 @@ class Scheduler:
                     ns.held_at = -1  # ready now, but did not fit: not held
                 if not runs:
                     continue
-                if ns.inline or ns.caller.cheap(len(runs)):
+                if ns.caller.runs_inline(len(runs)):
                     self._run_inline(ns, runs)
                 else:
                     ns.in_flight += 1

@@ -71,3 +71,8 @@ async def test_a_failure_the_retry_policy_accepts_is_retried_in_a_thread():
     here = await one_by_one(node, range(6))
     assert here[3:] == [True, True, False]  # item 5: inline, failed, retried in a thread
     assert len(node.threads) == 7
+
+
+async def test_a_node_marked_inline_with_retries_runs_in_threads_where_it_can_retry():
+    node = Where().configure(inline=True, retry=Retry(attempts=2, backoff=0))
+    assert await one_by_one(node, range(5)) == [False] * 5
