@@ -37,7 +37,7 @@ from llmkit.errors import LlmkitError
 
 __all__ = ["CodecError", "decode", "encode", "register_dataclass"]
 
-_ARRAY, _SCALAR, _DATACLASS = 1, 2, 3  # msgpack ext type codes
+_ARRAY, _SCALAR, _DATACLASS, _NUMPY_TEXT = 1, 2, 3, 4  # msgpack ext type codes
 _CRC = struct.Struct("<I")
 
 T = TypeVar("T", bound=type)
@@ -112,6 +112,10 @@ def _default(obj: Any) -> Any:
     """Turn what msgpack does not pack natively into something it does."""
     if isinstance(obj, np.ndarray) and not isinstance(obj, np.ma.MaskedArray):
         return msgpack.ExtType(_ARRAY, _array_bytes(obj))
+    if isinstance(obj, np.str_ | np.bytes_):
+        # exact text: through an array, trailing NULs are lost ('' and '\x00' look alike)
+        exact = str.__str__(obj) if isinstance(obj, str) else bytes(obj)  # str() drops NULs
+        return msgpack.ExtType(_NUMPY_TEXT, _packer().pack(exact))
     if isinstance(obj, np.generic):
         return msgpack.ExtType(_SCALAR, _array_bytes(np.asarray(obj)))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -158,6 +162,9 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return _array_from(data)
     if code == _SCALAR:
         return _array_from(data)[()]
+    if code == _NUMPY_TEXT:
+        text = _unpack(data)
+        return np.str_(text) if isinstance(text, str) else np.bytes_(text)
     if code == _DATACLASS:
         return _dataclass_from(data)
     raise CodecError(f"unknown msgpack ext type {code}")

@@ -289,6 +289,14 @@ def test_decoded_arrays_are_writable_and_c_contiguous():
     back[0, 0] = 1.0
 
 
+@pytest.mark.parametrize("value", [np.str_("0\x00"), np.str_(""), np.str_("\x00"),
+                                   np.bytes_(b"a\x00"), np.bytes_(b"")])
+def test_numpy_text_scalars_keep_trailing_nuls(value):
+    # found by hypothesis: read back through a 0-d array, np.str_('0\x00') became '0'
+    back = decode(encode(value))
+    assert normal(back) == normal(value) and hash_value(back) == hash_value(value)
+
+
 def test_numpy_scalars_decode_as_numpy_scalars():
     for value in (np.float32(1.5), np.float64(2.5), np.int8(-3), np.bool_(True), np.str_("x")):
         back = decode(encode(value))
