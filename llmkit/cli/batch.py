@@ -22,8 +22,8 @@ from collections.abc import Callable, Collection, Iterator
 from typing import Any, BinaryIO
 
 from llmkit.cli.output import LineWriter
-from llmkit.cli.progress import Progress
 from llmkit.core.pipeline import Pipeline
+from llmkit.core.progress import Progress
 from llmkit.core.runner import input_mismatch
 from llmkit.errors import LlmkitError, NodeError
 from llmkit.values import jsonable
@@ -142,6 +142,11 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+# Characters that str.splitlines() and some JSONL readers take for line ends: escaped, so
+# every record stays on one line for any reader (JSON already escapes the ASCII ones).
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
 def _is_unicode(item: Any) -> bool:
     try:
         json.dumps(item, ensure_ascii=False).encode("utf-8")
@@ -164,7 +169,8 @@ def encode(index: int, result: Any, problems: dict[int, str],
     else:
         record = {"index": index, **result}
     try:
-        text = json.dumps(record, default=jsonable, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(record, default=jsonable, ensure_ascii=False,
+                          allow_nan=False).translate(_LINE_BREAKS)
     except Exception as exc:  # NaN, tuple keys, too deep, an object that cannot be shown
         record = {"index": index, "node": None, "error": scrub(
             f"outputs are not JSON-serialisable: {_describe(exc)}")}

@@ -99,6 +99,14 @@ def test_a_lone_surrogate_a_node_outputs_is_written_as_its_json_escape():
     assert line == b'{"index": 0, "text": "a\\ud800b"}\n'
 
 
+def test_unicode_line_separators_are_escaped_so_any_reader_sees_one_line():
+    # found by the fuzz test: str.splitlines() breaks a record at U+0085, U+2028 and U+2029
+    text = "a\x85b\u2028c\u2029d"
+    line, ok = encode(0, {"text": text}, {}, lambda text: text)
+    assert ok and len(line.decode("utf-8").splitlines()) == 1
+    assert json.loads(line)["text"] == text
+
+
 # -- fuzz: any bytes, one record per non-blank line, never a traceback ------------------------
 LIMIT = 50_000  # MAX_LINE_BYTES during the fuzz, so that long lines are cheap to make
 DEPTHS = st.integers(1, 120) | st.sampled_from([990, 1000, 1100, 3000, 20_000])
