@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmkit.core import background
+from llmkit.core.events import Event
 from llmkit.core.pipeline import Pipeline
 
 __all__ = ["Answer", "RAGChain", "Source"]
+
+OnEvent = Callable[[Event], None]
 
 
 @dataclass(frozen=True)
@@ -85,21 +88,26 @@ class RAGChain:
         return cls(p, corpus, cache=cache)
 
     # -- asking -------------------------------------------------------------------------
-    def query(self, question: str) -> Answer:
-        return _answer(self.pipeline.run({"question": question}, cache=self.cache))
+    def query(self, question: str, *, on_event: OnEvent | None = None) -> Answer:
+        """The answer to `question`; `on_event` gets the run's events (as `Pipeline.run`)."""
+        return _answer(self.pipeline.run({"question": question}, cache=self.cache,
+                                         on_event=on_event))
 
-    async def aquery(self, question: str) -> Answer:
-        return _answer(await self.pipeline.arun({"question": question}, cache=self.cache))
+    async def aquery(self, question: str, *, on_event: OnEvent | None = None) -> Answer:
+        return _answer(await self.pipeline.arun({"question": question}, cache=self.cache,
+                                                on_event=on_event))
 
-    def batch_query(self, questions: Sequence[str]) -> list[Answer]:
+    def batch_query(self, questions: Sequence[str], *,
+                    on_event: OnEvent | None = None) -> list[Answer]:
         """Answer every question concurrently, micro-batching embedding and search."""
         results = self.pipeline.run_many([{"question": q} for q in questions],
-                                         cache=self.cache)
+                                         cache=self.cache, on_event=on_event)
         return [_answer(r) for r in results]
 
-    async def abatch_query(self, questions: Sequence[str]) -> list[Answer]:
+    async def abatch_query(self, questions: Sequence[str], *,
+                           on_event: OnEvent | None = None) -> list[Answer]:
         results = await self.pipeline.arun_many([{"question": q} for q in questions],
-                                                cache=self.cache)
+                                                cache=self.cache, on_event=on_event)
         return [_answer(r) for r in results]
 
     async def astream(self, question: str) -> AsyncIterator[str]:

@@ -21,6 +21,9 @@ from llmkit.nodes.generation.extractive import ExtractiveGenerator
 from llmkit.nodes.retrieval import nodes as retrieval_nodes  # noqa: F401  (registers them)
 from llmkit.nodes.retrieval.corpus import Corpus
 from llmkit.nodes.retrieval.embedders import HashingEmbedder, SentenceTransformerEmbedder
+from llmkit.nodes.retrieval.minilm import MiniLMEmbedder
+from llmkit.nodes.retrieval.rerank import Rerank  # noqa: F401  (registers rerank)
+from llmkit.nodes.retrieval.rerank_lexical import LexicalReranker
 
 __all__ = ["Deferred"]
 
@@ -47,9 +50,12 @@ class Deferred:
 register_resource("corpus")(Corpus)
 register_resource("hashing")(HashingEmbedder)
 register_resource("sentence_transformers")(SentenceTransformerEmbedder)
+register_resource("minilm")(MiniLMEmbedder)
 register_resource("extractive")(ExtractiveGenerator)
 register_resource("openai_embedder")(Deferred("llmkit.nodes.backends.openai:OpenAIEmbedder"))
 register_resource("openai_chat")(Deferred("llmkit.nodes.backends.openai:OpenAIChat"))
 register_resource("ollama_embedder")(Deferred("llmkit.nodes.backends.ollama:OllamaEmbedder"))
 register_resource("ollama_chat")(Deferred("llmkit.nodes.backends.ollama:OllamaChat"))
 register_resource("searx")(Deferred("llmkit.nodes.backends.websearch:SearxClient"))
+register_resource("lexical_reranker")(LexicalReranker)
+register_resource("http_reranker")(Deferred("llmkit.nodes.backends.rerank:HttpReranker"))

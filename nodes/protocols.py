@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = ["AsyncEmbedder", "BatchGenerator", "ChatModel", "Embedder", "Hit", "Ingester",
-           "Messages", "TextSearcher", "VectorSearcher"]
+           "Messages", "TextSearcher", "TokenCounter", "VectorSearcher"]
 
 #: A search result: `{"id": str, "score": float, "metadata": dict}` (plus `text` for chunks).
 Hit = dict[str, Any]
@@ -49,6 +49,14 @@ class ChatModel(Protocol):
     async def agenerate(self, messages_or_prompt: Messages) -> str: ...
 
     def astream(self, messages_or_prompt: Messages) -> AsyncIterator[str]: ...
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """Counts a text's tokens as a model's tokenizer does, so that chunks sized in tokens
+    (`split` with `unit: tokens`) fit the model's window."""
+
+    def count_tokens(self, text: str) -> int: ...
 
 
 class VectorSearcher(Protocol):

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmkit.cli import eval as eval_command
 from llmkit.errors import LlmkitError, did_you_mean, one_line
 
 if TYPE_CHECKING:
@@ -127,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="runs in flight at once (default 1024)")
     run.add_argument("--profile", action="store_true",
                      help="print per-node statistics to stderr at the end")
+    run.add_argument("--profile-out", metavar="FILE",
+                     help="draw the run: the graph with each node's figures (.svg, .html, "
+                          "or .png with pip install 'llmkit[draw]')")
     run.add_argument("--executor", metavar="dask|dask://HOST:PORT",
                      help="run --input-file's runs on Dask: a local cluster (a worker per "
                           "core) or an existing scheduler (docs/dask.md)")
@@ -135,7 +139,11 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", parents=[pipeline], help="check a pipeline")
     validate.set_defaults(handler=_validate)
     graph = commands.add_parser("graph", parents=[pipeline], help="draw a pipeline")
-    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.add_argument("--format", choices=("svg", "png", "html", "mermaid", "dot"),
+                       help="default mermaid, or as -o's suffix says (png: pip install "
+                            "'llmkit[draw]')")
+    graph.add_argument("-o", "--output", metavar="FILE",
+                       help="write the picture here (replaced at once) instead of stdout")
     graph.set_defaults(handler=_graph)
     nodes = commands.add_parser("nodes", help="list node and resource types")
     nodes.set_defaults(handler=_nodes)
@@ -143,18 +151,33 @@ def _parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser(
         "ingest", help="index a folder of documents for search",
         description="Split, embed and index the documents under PATH into the index directory "
-                    "(incremental: unchanged files are skipped; the write is atomic).")
-    ingest.add_argument("path", metavar="PATH", help="a folder, file or glob of documents")
-    ingest.add_argument("--index", metavar="DIR", default=".llmkit/index",
-                        help="the index directory (default .llmkit/index)")
-    ingest.add_argument("--dim", type=_positive, default=384,
+                    "(incremental: unchanged files are skipped; the write is atomic). With "
+                    "--pipeline, build the index of that pipeline's corpus, with its embedder.")
+    ingest.add_argument("path", metavar="PATH", nargs="?",
+                        help="a folder, file or glob of documents (with --pipeline: default "
+                             "the corpus's source)")
+    ingest.add_argument("--index", metavar="DIR",
+                        help="the index directory (default .llmkit/index; with --pipeline, "
+                             "the corpus's path)")
+    ingest.add_argument("--pipeline", metavar="FILE",
+                        help="use this pipeline's corpus resource: its embedder, chunking, "
+                             "path and source")
+    ingest.add_argument("--resource", metavar="NAME",
+                        help="which corpus resource of --pipeline (when it has several)")
+    ingest.add_argument("--allow-import", action="store_true",
+                        help="allow 'module:Class' types in --pipeline (runs code it names)")
+    ingest.add_argument("--dim", type=_positive,
                         help="hashing embedder dimension (default 384)")
-    ingest.add_argument("--chunk-size", type=_positive, default=800, metavar="CHARS")
-    ingest.add_argument("--overlap", type=int, default=120, metavar="CHARS")
+    ingest.add_argument("--chunk-size", type=_positive, metavar="CHARS",
+                        help="default 800")
+    ingest.add_argument("--overlap", type=int, metavar="CHARS", help="default 120")
     ingest.add_argument("--rebuild", action="store_true",
                         help="ignore the saved index and embed every file again (a damaged "
                              "index is rebuilt without it)")
+    ingest.add_argument("-v", "--verbose", action="store_true",
+                        help="name every skipped file and why (else one summary line)")
     ingest.set_defaults(handler=_ingest)
+    eval_command.add_parser(commands, _positive)
 
     serve = commands.add_parser(
         "serve", help="serve pipelines over HTTP",
@@ -221,9 +244,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.executor and not args.input_file:
         raise UsageError("--executor is for --input-file runs; a single run runs here")
     from llmkit.cli.batch import RESERVED
+    from llmkit.cli.pictures import check_profile_out, write_profile
     from llmkit.core.stats import Profile
     from llmkit.spec import scrub_secrets
 
+    check_profile_out(args.profile_out)
     p = _load(args)
     inputs = None if args.input_file else _inputs(p, args.input)  # before touching the cache
     clash = [name for name in p.output_map if name in RESERVED] if args.input_file else []
@@ -257,6 +282,8 @@ def _run(args: argparse.Namespace) -> int:
             store.close()
     if args.profile:
         print(profile.table(), file=sys.stderr)
+    if args.profile_out:
+        write_profile(p, profile, args.profile_out)
     return code
 
 
@@ -367,15 +394,14 @@ def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
                profile: Profile, scrub: Callable[[str], str], executor: Any = None) -> int:
     from llmkit.cli.batch import InputLines, lines, write_results
     from llmkit.cli.output import output_file, stdout_writer
-    from llmkit.cli.progress import Progress
     from llmkit.core import background
+    from llmkit.core.progress import Progress
 
     stdin = args.input_file == "-"
     source = sys.stdin.buffer if stdin else open(args.input_file, "rb")  # noqa: SIM115
     try:
         _refuse_output_over_input(source, args)
-        progress = Progress(sys.stderr, hits=lambda: sum(
-            s.cache_hits for s in profile.nodes.values()))
+        progress = Progress(sys.stderr, profile=profile)
         if progress.enabled and source.seekable():
             progress.total = sum(1 for line in lines(source) if line is None or line.strip())
             source.seek(0)
@@ -467,10 +493,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from llmkit.spec.draw import dot, mermaid
+    from llmkit.cli.pictures import graph
 
-    p = _load(args)
-    print(dot(p) if args.format == "dot" else mermaid(p))
+    graph(_load(args), args)
     return OK
 
 
@@ -483,18 +508,20 @@ def _nodes(args: argparse.Namespace) -> int:
 
 # -- ingest ------------------------------------------------------------------------------------
 def _ingest(args: argparse.Namespace) -> int:
-    from llmkit.nodes.retrieval.corpus import Corpus
-    from llmkit.nodes.retrieval.embedders import HashingEmbedder
+    from llmkit.cli.ingest import open_corpus
 
-    corpus = Corpus(args.index, source=args.path, embedder=HashingEmbedder(dim=args.dim),
-                    chunk_size=args.chunk_size, overlap=args.overlap, rebuild=args.rebuild)
-    report = corpus.ingest(args.path)
-    for problem in report.problems:
-        print(f"skipped {problem['source']}: {problem['error']}", file=sys.stderr)
+    corpus, source = open_corpus(args)
+    report = corpus.ingest(source)
+    if report.problems:
+        from llmkit.nodes.retrieval.skipped import skipped_summary
+
+        for problem in report.problems if args.verbose else ():
+            print(f"skipped {problem['source']}: {problem['error']}", file=sys.stderr)
+        print(f"llmkit: warning: {skipped_summary(report.problems)}", file=sys.stderr)
     if not len(corpus):
-        print(f"llmkit: warning: no documents found under {args.path} "
+        print(f"llmkit: warning: no documents found under {source} "
               f"(looked for {', '.join(corpus.patterns)})", file=sys.stderr)
-    print(f"{args.index}: {report.summary()}; {len(corpus)} chunks in the index")
+    print(f"{corpus.path}: {report.summary()}; {len(corpus)} chunks in the index")
     return OK
 
 

@@ -1,11 +1,15 @@
-"""What a running pipeline reports as it goes: for `astream`, progress bars and profiles."""
+"""What a running pipeline reports as it goes: for `astream`, `on_event=` callbacks,
+progress bars and profiles."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from llmkit.core.usage import Usage
 
 Kind = Literal["node_started", "node_finished", "token", "run_finished", "result"]
 
@@ -15,9 +19,11 @@ class Event:
     """One thing that happened.
 
     - node_started / node_finished: a call of `node` on `size` items of `runs`; finished
-      events carry `seconds` and, when the call failed for some items, `errors`;
+      events carry `seconds`, when the call failed for some items `errors`, and when its
+      model backends reported tokens `usage` (these runs' share of the call's);
     - token: a piece of streamed text from `node` for run `runs[0]` (in `data`);
-    - run_finished: run `runs[0]` is done (`data`: its outputs or its error);
+    - run_finished: run `runs[0]` is done (`data`: its outputs or its error; `usage`: the
+      tokens its calls spent, when any);
     - result: the last event of `astream`, `data` holding the outputs.
     """
 
@@ -28,6 +34,7 @@ class Event:
     seconds: float = 0.0
     errors: int = 0
     data: Any = None
+    usage: Usage | None = None
 
 
 class TokenSink:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +27,13 @@ from llmkit.errors import (
 )
 
 if TYPE_CHECKING:
+    from os import PathLike
+
     import networkx as nx
 
     from llmkit.cache.stores.base import CacheStore
     from llmkit.core.events import Event
+    from llmkit.core.stats import Profile
 
 __all__ = ["Pipeline"]
 
@@ -225,18 +228,25 @@ class Pipeline:
 
     # -- running -------------------------------------------------------------------------
     def run(self, inputs: Mapping[str, Any] | None = None, /, *,
-            cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Run once and return the outputs; raises `NodeError` when a node fails."""
+            cache: CacheStore | None = None, profile: Profile | None = None,
+            on_event: Callable[[Event], None] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Run once and return the outputs; raises `NodeError` when a node fails.
+        `profile=` a `Profile` to fill; `on_event=` a callback given every `Event` of the run
+        (docs/observability.md)."""
         from llmkit.core import background
 
-        return background.call(self.arun, _one(inputs, kwargs), cache=cache)
+        return background.call(self.arun, _one(inputs, kwargs), cache=cache, profile=profile,
+                               on_event=on_event)
 
     async def arun(self, inputs: Mapping[str, Any] | None = None, /, *,
-                   cache: CacheStore | None = None, **kwargs: Any) -> dict[str, Any]:
+                   cache: CacheStore | None = None, profile: Profile | None = None,
+                   on_event: Callable[[Event], None] | None = None,
+                   **kwargs: Any) -> dict[str, Any]:
         """Async `run`."""
         from llmkit.core import runner
 
-        return await runner.run_one(self.validate(), _one(inputs, kwargs), cache=cache)
+        return await runner.run_one(self.validate(), _one(inputs, kwargs), cache=cache,
+                                    profile=profile, on_event=on_event)
 
     def run_many(self, inputs: Iterable[Mapping[str, Any]], executor: Any = None,
                  **options: Any) -> list[Any]:
@@ -244,7 +254,9 @@ class Pipeline:
 
         Options: `on_error="raise"` (default) or `"return"` (a failed run's place holds its
         `NodeError`), `cache=` a cache store, `window=` runs in flight (default 1024),
-        `profile=` a `Profile` to fill with per-node statistics. An `executor` (e.g.
+        `profile=` a `Profile` to fill with per-node statistics, `progress=True` a progress
+        bar on stderr (when it is a terminal), `on_event=` a callback given every `Event` of
+        the runs (docs/observability.md). An `executor` (e.g.
         `llmkit.dask.DaskExecutor`) runs them elsewhere: `executor.run_many(self, ...)`.
         """
         if executor is not None:
@@ -262,7 +274,8 @@ class Pipeline:
     def iter_many(self, inputs: Iterable[Mapping[str, Any]], *, ordered: bool = True,
                   executor: Any = None, **options: Any) -> Iterator[Any]:
         """Stream results of many runs with flat memory: in input order, or as completed
-        (`ordered=False`, yielding `(index, result)` pairs); `executor` as in `run_many`."""
+        (`ordered=False`, yielding `(index, result)` pairs); `executor` and the options as in
+        `run_many`."""
         if executor is not None:
             return executor.iter_many(self, inputs, ordered=ordered, **options)
         from llmkit.core import runner
@@ -287,6 +300,27 @@ class Pipeline:
 
         async for event in runner.events(self.validate(), _one(inputs, kwargs), cache=cache):
             yield event
+
+    # -- pictures ------------------------------------------------------------------------
+    def draw(self, path: str | PathLike[str] | None = None, *, format: str | None = None,
+             profile: Profile | None = None) -> str | bytes:
+        """The pipeline as a picture: svg (the default), png (extra `draw`), html, mermaid or
+        dot, or as `path`'s suffix says; written to `path` at once when given. With
+        `profile=`, each node shows its figures of that run (docs/observability.md)."""
+        from llmkit.draw import pipeline_diagram, save
+
+        self.validate()
+        types = {name: node.type_name for name, node in self.nodes.items()}
+        return save(pipeline_diagram(self.name, self.inputs, types, self.wiring,
+                                     self.output_map, None if profile is None else profile.nodes),
+                    path, format)
+
+    def _repr_svg_(self) -> str | None:
+        """A notebook shows the pipeline as a picture (as text when it is invalid)."""
+        try:
+            return self.draw()  # type: ignore[return-value]
+        except PipelineError:
+            return None
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"

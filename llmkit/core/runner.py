@@ -18,6 +18,7 @@ from collections.abc import (
     Iterable,
     Iterator,
     Mapping,
+    Sized,
 )
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -28,9 +29,12 @@ import anyio.lowlevel
 from llmkit.core import background
 from llmkit.core.events import Event
 from llmkit.core.plan import Plan
+from llmkit.core.progress import Progress
 from llmkit.core.scheduler import Caller, Run
 from llmkit.core.shared import SharedScheduler
 from llmkit.core.stats import Profile
+from llmkit.core.tracing import run_tracer
+from llmkit.core.usage import Usage
 from llmkit.errors import InputError, LlmkitError, NodeError
 
 __all__ = ["DEFAULT_WINDOW", "Driver", "collect", "events", "input_mismatch", "iterate",
@@ -43,13 +47,17 @@ Result = Any  # the outputs dict, or the run's NodeError / InputError
 
 class Driver:
     """One caller of a plan's shared scheduler: admits its inputs while its window has room
-    and hands its results to a consumer via `take` (or, given a `sink`, as they come)."""
+    and hands its results to a consumer via `take` (or, given a `sink`, as they come).
+
+    `on_event` receives every event of its runs (`core/events.py`), on the scheduler's loop:
+    it must not block, and when it raises, this caller stops with its error (the other
+    callers go on). `progress=True` draws a progress bar on stderr when it is a terminal."""
 
     def __init__(self, shared: SharedScheduler,
                  inputs: Iterable[Mapping[str, Any]] | AsyncIterable[Any],
                  *, window: int = DEFAULT_WINDOW, ordered: bool = True,
                  on_error: OnError = "raise", profile: Profile | None = None,
-                 emit: Callable[[Event], None] | None = None,
+                 on_event: Callable[[Event], None] | None = None, progress: bool = False,
                  sink: Callable[[int, Result], None] | None = None,
                  unprepared: NodeError | None = None) -> None:
         if on_error not in ("raise", "return"):
@@ -63,9 +71,14 @@ class Driver:
         self.ordered = ordered
         self.on_error = on_error
         self.error: LlmkitError | None = None
-        self._emit = emit
-        self.caller = Caller(self._done, emit=self._relay if emit is not None else None,
-                             profile=profile)
+        self._emit = on_event
+        self._progress = Progress(total=len(inputs) if isinstance(inputs, Sized) else None,
+                                  profile=profile) if progress else None
+        if self._progress is not None:
+            profile = self._progress.profile  # where it counts cache hits
+        self._trace = run_tracer(self.plan.name)
+        self.caller = Caller(self._done, emit=self._relay if on_event is not None else None,
+                             profile=profile, trace=self._trace)
         self._required = frozenset(self.plan.inputs)
         self._in_window = 0
         self._admitted = 0
@@ -110,6 +123,10 @@ class Driver:
         finally:
             self._close()
             await self.shared.leave(self.caller)
+            if self._progress is not None:
+                self._progress.close()
+            if self._trace is not None:
+                self._trace.close()
         if self._failure is not None:
             raise self._failure
 
@@ -151,6 +168,8 @@ class Driver:
         self._admitted += 1
         self._in_window += 1
         problem = self._check(item) or self._unprepared
+        if self._trace is not None:
+            self._trace.start(index)
         if problem is not None:
             self._deliver(index, problem)
         else:
@@ -170,7 +189,7 @@ class Driver:
         caller only (its `run` re-raises it), never the scheduler."""
         try:
             self._deliver(run.index, run.error if run.error is not None
-                          else run.outputs(self.plan))
+                          else run.outputs(self.plan), run.usage)
         except Exception as exc:
             self._fail(exc)
 
@@ -185,10 +204,15 @@ class Driver:
             self._failure = exc
         self._close()
 
-    def _deliver(self, index: int, result: Result) -> None:
+    def _deliver(self, index: int, result: Result, usage: Usage | None = None) -> None:
+        failed = isinstance(result, LlmkitError)
+        if self._trace is not None:
+            self._trace.end(index, result if failed else None, usage)
+        if self._progress is not None:
+            self._progress.advance(failed)
         if self._emit:
-            self._emit(Event("run_finished", None, (index,), data=result))
-        if isinstance(result, LlmkitError) and self.on_error == "raise" and self.error is None:
+            self._emit(Event("run_finished", None, (index,), data=result, usage=usage))
+        if failed and self.on_error == "raise" and self.error is None:
             self.error = result
         if self._sink is not None:  # a direct consumer: no queue, the slot frees at once
             self._sink(index, result)
@@ -242,25 +266,49 @@ class Driver:
             raise self.error
 
 
-async def run_one(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None
-                  ) -> dict[str, Any]:
-    """One run, the lean way (no window, no queue): the outputs, or its error raised."""
+async def run_one(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None,
+                  profile: Profile | None = None,
+                  on_event: Callable[[Event], None] | None = None) -> dict[str, Any]:
+    """One run, the lean way (no window, no queue): the outputs, or its error raised; an
+    `on_event` callback that raises stops the run with its error."""
     shared, item = await _joinable(plan, inputs, cache)
     finished: list[Run] = []
+    failure: list[Exception] = []
     done = anyio.Event()
+    trace = run_tracer(plan.name)
+
+    def emit(event: Event) -> None:
+        try:
+            on_event(event)  # type: ignore[misc]
+        except Exception as exc:
+            failure.append(exc)
+            done.set()
 
     def deliver(run: Run) -> None:
         finished.append(run)
+        if trace is not None:
+            trace.end(0, run.error, run.usage)
+        if on_event is not None:
+            emit(Event("run_finished", None, (0,), data=run.error if run.error is not None
+                       else run.outputs(plan), usage=run.usage))
         done.set()
 
-    caller = Caller(deliver)
+    caller = Caller(deliver, emit=emit if on_event is not None else None, profile=profile,
+                    trace=trace)
     shared.join(caller)
     try:
+        if trace is not None:
+            trace.start(0)
         shared.admit(caller, 0, item)
         await done.wait()
-        await caller.flush()
+        if not failure:
+            await caller.flush()
     finally:
         await shared.leave(caller)
+        if trace is not None:
+            trace.close()
+    if failure:
+        raise failure[0]
     if finished[0].error is not None:
         raise finished[0].error
     return finished[0].outputs(plan)
@@ -352,12 +400,17 @@ async def events(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None,
 
     def deliver(done: Run) -> None:
         finished.append(done)
+        if trace is not None:
+            trace.end(0, done.error, done.usage)
         emit(Event("run_finished", None, (0,), data=done.error if done.error is not None
-                   else done.outputs(plan)))
+                   else done.outputs(plan), usage=done.usage))
 
-    caller = Caller(deliver, emit=emit, profile=profile)
+    trace = run_tracer(plan.name)
+    caller = Caller(deliver, emit=emit, profile=profile, trace=trace)
     shared.join(caller)
     try:
+        if trace is not None:
+            trace.start(0)
         shared.admit(caller, 0, item)
         async with receive:
             async for event in receive:
@@ -373,6 +426,8 @@ async def events(plan: Plan, inputs: Mapping[str, Any], *, cache: Any = None,
         await caller.flush()
     finally:
         await shared.leave(caller)
+        if trace is not None:
+            trace.close()
     error = finished[0].error
     if error is not None and on_error == "raise":
         raise error

@@ -81,10 +81,13 @@ from llmkit.core.events import Event, TokenSink, _token_sink
 from llmkit.core.memo import ELSEWHERE, MISS, NodeMemo, output_hash, value_hash
 from llmkit.core.plan import INPUT, Plan, PlanNode
 from llmkit.core.stats import Profile
+from llmkit.core.tracing import end_call, start_call
+from llmkit.core.usage import Usage, _meter
 from llmkit.errors import NodeError
 
 if TYPE_CHECKING:
     from llmkit.cache import CacheStore
+    from llmkit.core.tracing import CallSpans, RunTracer
 
 __all__ = ["Caller", "Run", "Scheduler"]
 
@@ -94,21 +97,29 @@ CHUNK_SECONDS = 0.005  # work per worker-thread hop of a sync node
 
 
 class Caller:
-    """One entry call's share of a scheduler: where its runs' results, events (`emit`) and
-    statistics (`profile`) go, and which of its runs are unfinished."""
+    """One entry call's share of a scheduler: where its runs' results, events (`emit`),
+    statistics (`profile`) and spans (`trace`, `core/tracing.py`) go, and which of its runs
+    are unfinished."""
 
-    __slots__ = ("done", "emit", "fingerprints", "profile", "runs", "writes", "written")
+    __slots__ = ("done", "emit", "fingerprints", "profile", "runs", "trace", "writes",
+                 "written")
 
     def __init__(self, done: Callable[[Run], None], *,
                  emit: Callable[[Event], None] | None = None,
-                 profile: Profile | None = None) -> None:
+                 profile: Profile | None = None, trace: RunTracer | None = None) -> None:
         self.done = done
         self.emit = emit
         self.profile = profile
+        self.trace = trace
         self.runs: dict[int, Run] = {}  # unfinished runs by index
         self.fingerprints: dict[int, bytes | None] = {}  # by node index, taken on first use
         self.writes = 0  # cache writes of its runs' results still in progress
         self.written: anyio.Event | None = None  # set when `writes` drops to 0, if awaited
+
+    @property
+    def observes(self) -> bool:
+        """Whether it wants events, statistics or spans of its runs' calls."""
+        return self.emit is not None or self.profile is not None or self.trace is not None
 
     async def flush(self) -> None:
         """Wait until its runs' results are written to the cache (a caller that returns
@@ -122,7 +133,7 @@ class Run:
     """One run's progress through the plan."""
 
     __slots__ = ("error", "hashes", "index", "inputs", "keys", "outs", "owner", "reached",
-                 "remaining", "waiting")
+                 "remaining", "usage", "waiting")
 
     def __init__(self, owner: Caller, index: int, inputs: dict[str, Any], plan: Plan,
                  waiting: list[int]) -> None:
@@ -136,6 +147,7 @@ class Run:
         self.error: BaseException | None = None
         self.keys: list[bytes | None] | None = None  # item key per cached node
         self.hashes: dict[str, bytes | None] | None = None  # hashes of pipeline inputs
+        self.usage: Usage | None = None  # tokens its calls spent, when its caller observes
 
     def outputs(self, plan: Plan) -> dict[str, Any]:
         return {name: self.inputs[port] if src == INPUT else self.outs[src][port]
@@ -230,17 +242,22 @@ class Scheduler:
         self._deadline = inf
         self.live = 0  # runs admitted and not finished
         self.tasks = 0  # tasks started (calls, lookups, writes) and not finished
-        self.observers = 0  # callers that want events or statistics
+        self.observers = 0  # callers that want events, statistics or spans
+        self.tracing = 0  # callers that want spans
+        self._inline_meter = Usage()
         self._callers: set[Caller] = set()
 
     def bind(self, tg: anyio.abc.TaskGroup, loop: asyncio.AbstractEventLoop | None = None
              ) -> None:
         """Start calls as tasks of `tg` (the owner's loop makes a new one per activation), or
         on asyncio as plain tasks of `loop`: 5.5 µs a task against anyio's 22 (a run of three
-        async nodes made three), so the owner watches `failure` and cancels them itself."""
+        async nodes made three), so the owner watches `failure` and cancels them itself.
+        Called in the owner's task, whose usage meter counts the inline calls (each call
+        task sets its own)."""
         self._tg = tg
         self._loop = loop
         self._wake = anyio.Event()
+        _meter.set(self._inline_meter)  # in the owner's task: what inline calls spend
 
     def cancel_tasks(self) -> None:
         """Cancel the plain asyncio tasks still running (the owner's loop is ending)."""
@@ -256,8 +273,9 @@ class Scheduler:
     def join(self, caller: Caller) -> None:
         """Register a caller before it admits runs; `leave` when it is done."""
         self._callers.add(caller)
-        if caller.emit is not None or caller.profile is not None:
+        if caller.observes:
             self.observers += 1
+            self.tracing += caller.trace is not None
 
     def admit(self, caller: Caller, index: int, inputs: dict[str, Any]) -> None:
         """Start a run; its source nodes see it at once. Call `notify` after admitting."""
@@ -282,8 +300,9 @@ class Scheduler:
         if caller not in self._callers:
             return []
         self._callers.remove(caller)
-        if caller.emit is not None or caller.profile is not None:
+        if caller.observes:
             self.observers -= 1
+            self.tracing -= caller.trace is not None
         if not caller.runs:
             return []
         for run in list(caller.runs.values()):
@@ -407,10 +426,12 @@ class Scheduler:
     async def _call(self, ns: _NodeState, runs: list[Run]) -> None:
         # Only an async call can be stopped: a worker thread runs on, its result unread.
         call = _Call(runs) if ns.is_async else None
-        outcomes = None
+        outcomes = spans = None
+        meter = Usage()
+        _meter.set(meter)  # this task's: what the node's backends spend counts for this call
         try:
             if self.observers:
-                self._tell("node_started", ns, runs)
+                spans = self._started(ns, runs)
             started = time.perf_counter()
             items = [self._inputs(ns, r) for r in runs]
             if call is None:
@@ -428,9 +449,12 @@ class Scheduler:
             self.tasks -= 1
             self._wake.set()
         if outcomes is None:  # cancelled: every run had left
+            if spans is not None:
+                end_call(spans, runs, None, None, None)
             self._forget(ns, runs)
         else:
-            self._finish_call(ns, runs, outcomes, time.perf_counter() - started)
+            self._finish_call(ns, runs, outcomes, time.perf_counter() - started, meter.take(),
+                              spans)
 
     async def _work(self, ns: _NodeState) -> None:
         """An async node's worker: calls the node for ready runs until none is left. Its one
@@ -442,7 +466,9 @@ class Scheduler:
         sinking = False  # a token sink is set in this task's context
         call = _Call([])  # on the run in hand
         ns.calls.add(call)
-        run = None
+        run = spans = None
+        meter = Usage()  # this task's, emptied after each run's call
+        _meter.set(meter)
         try:
             with call.scope:
                 while ready:
@@ -453,7 +479,7 @@ class Scheduler:
                         run = None
                         continue
                     if self.observers:
-                        self._tell("node_started", ns, [run])
+                        spans = self._started(ns, [run])
                     emit = run.owner.emit
                     if emit is not None:  # its tokens go to its caller, and no other run's
                         _token_sink.set(TokenSink(functools.partial(
@@ -464,9 +490,12 @@ class Scheduler:
                         sinking = False
                     started = time.perf_counter()
                     outcome = await caller.one(self._inputs(ns, run))
-                    self._finish_call(ns, [run], [outcome], time.perf_counter() - started)
-                    run = None
+                    self._finish_call(ns, [run], [outcome], time.perf_counter() - started,
+                                      meter.take(), spans)
+                    run = spans = None
                     self._wake.set()
+            if spans is not None:
+                end_call(spans, [run], None, None, None)  # type: ignore[list-item]
             if run is not None:  # cancelled on this run
                 if self._needed(ns, run):
                     ready.appendleft(run)  # meant for the run before it, which had left
@@ -486,12 +515,12 @@ class Scheduler:
     def _run_inline(self, ns: _NodeState, runs: list[Run]) -> None:
         """One attempt in the event loop; items whose failure the node's retry policy
         accepts go through a regular call, with its retries."""
-        if self.observers:
-            self._tell("node_started", ns, runs)
+        spans = self._started(ns, runs) if self.observers else None
         caller = ns.caller
         started = time.perf_counter()
         outcomes = caller.call_inline([self._inputs(ns, r) for r in runs])
         seconds = time.perf_counter() - started
+        meter = self._inline_meter.take()  # the loop's own meter (`bind`)
         caller.timed(seconds, len(runs), inline=True)
         if caller.retry.attempts > 1:
             again = [isinstance(o, Exception) and caller.retry.retries(o, 1) for o in outcomes]
@@ -500,10 +529,14 @@ class Scheduler:
                 self._start(self._call, ns, [r for r, a in zip(runs, again, strict=True) if a])
                 runs = [r for r, a in zip(runs, again, strict=True) if not a]
                 outcomes = [o for o, a in zip(outcomes, again, strict=True) if not a]
-        self._finish_call(ns, runs, outcomes, seconds)
+        self._finish_call(ns, runs, outcomes, seconds, meter, spans)
 
     def _finish_call(self, ns: _NodeState, runs: list[Run], outcomes: Sequence[Outcome],
-                     seconds: float) -> None:
+                     seconds: float, meter: Usage | None = None,  # what the call spent
+                     spans: CallSpans | None = None) -> None:
+        shares = self._metered(ns, runs, meter) if meter is not None else None
+        if spans is not None:  # before the runs go on: a run's span ends after its nodes'
+            end_call(spans, runs, outcomes, meter, shares)
         complete = self._complete
         failed = [not complete(ns, run, outcome)
                   for run, outcome in zip(runs, outcomes, strict=True)]
@@ -513,23 +546,51 @@ class Scheduler:
         ns.call_seconds = seconds if ns.call_seconds == inf else (
             0.8 * ns.call_seconds + 0.2 * seconds)
         if self.observers:
-            self._tell("node_finished", ns, runs, seconds, failed)
+            self._tell("node_finished", ns, runs, seconds, failed, shares)
+
+    def _metered(self, ns: _NodeState, runs: list[Run], meter: Usage) -> list[Usage] | None:
+        """Count a call's tokens for the node, and for the runs whose callers observe, their
+        shares (`shares[i]` is `runs[i]`'s)."""
+        ns.stats.record_usage(meter)
+        if not self.observers:
+            return None
+        shares = meter.split(len(runs))
+        for run, share in zip(runs, shares, strict=True):
+            if run.owner.observes:
+                if run.usage is None:
+                    run.usage = Usage()
+                run.usage.add(share)
+        return shares
+
+    def _started(self, ns: _NodeState, runs: list[Run]) -> CallSpans | None:
+        """Tell the listening callers that a call starts; its spans, when one traces."""
+        self._tell("node_started", ns, runs)
+        return start_call(ns.name, runs) if self.tracing else None
 
     def _tell(self, kind: Any, ns: _NodeState, runs: list[Run], seconds: float = 0.0,
-              failed: list[bool] | None = None) -> None:
+              failed: list[bool] | None = None, shares: list[Usage] | None = None) -> None:
         """Report a call to each caller with runs in it that listens: an event with its own
-        run indices, and for a finished call a line in its profile."""
+        run indices (and their share of the call's usage), and for a finished call a line in
+        its profile."""
         groups: dict[Caller, list[int]] = {}
         for i, run in enumerate(runs):
             if run.owner.emit is not None or run.owner.profile is not None:
                 groups.setdefault(run.owner, []).append(i)
         for owner, positions in groups.items():
             errors = sum(failed[i] for i in positions) if failed else 0
+            usage = None
+            if shares is not None:
+                usage = Usage()
+                for i in positions:
+                    usage.add(shares[i])
             if owner.profile is not None and kind == "node_finished":
-                owner.profile.node(ns.name).record_call(len(positions), seconds, errors)
+                stats = owner.profile.node(ns.name)
+                stats.record_call(len(positions), seconds, errors)
+                if usage is not None:
+                    stats.record_usage(usage)
             if owner.emit is not None:
                 owner.emit(Event(kind, ns.name, tuple(runs[i].index for i in positions),
-                                 len(positions), seconds, errors))
+                                 len(positions), seconds, errors, usage=usage))
 
     def _complete(self, ns: _NodeState, run: Run, out: Any) -> bool:
         """Give `run` the outputs of node `ns`; False when the node failed for it."""
@@ -736,9 +797,12 @@ class Scheduler:
         """Add the runs to their callers' cache counters, for callers that keep a profile."""
         if self.observers:
             for run in runs:
-                if run.owner.profile is not None:
-                    stats = run.owner.profile.node(ns.name)
+                owner = run.owner
+                if owner.profile is not None:
+                    stats = owner.profile.node(ns.name)
                     setattr(stats, counter, getattr(stats, counter) + 1)
+                if owner.trace is not None and counter == "cache_hits":
+                    owner.trace.hit(run.index, ns.name)
 
     def _store(self, ns: _NodeState, runs: list[Run], outcomes: Sequence[Outcome]) -> None:
         """Hand each computed outcome to the runs that waited for it; write the results."""

@@ -1,15 +1,28 @@
-"""Per-node statistics of a run: calls, items, batch sizes, cache hits, call times."""
+"""Per-node statistics of a run: calls, items, batch sizes, cache hits, call times, tokens.
+
+A `Profile` prints as its table (`print(profile)`) and shows as an HTML table in a notebook.
+"""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmkit.core.usage import Usage
+
+if TYPE_CHECKING:
+    from os import PathLike
 
 _SAMPLES = 4096  # the most recent call times kept per node, so memory stays flat
+_COUNTERS = ("calls", "items", "errors", "cache_hits", "cache_misses", "seconds",
+             "prompt_tokens", "completion_tokens", "cost")
 
 
 @dataclass
 class NodeStats:
-    """Counters of one node over one or more runs."""
+    """Counters of one node over one or more runs; tokens and cost as the model backends
+    reported them (`llmkit.core.usage`)."""
 
     calls: int = 0
     items: int = 0
@@ -17,6 +30,9 @@ class NodeStats:
     cache_hits: int = 0
     cache_misses: int = 0
     seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
     _times: list[float] = field(default_factory=list, repr=False)
 
     def record_call(self, size: int, seconds: float, errors: int) -> None:
@@ -28,6 +44,17 @@ class NodeStats:
             self._times.append(seconds)
         else:
             self._times[self.calls % _SAMPLES] = seconds
+
+    def record_usage(self, usage: Usage) -> None:
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.cost += usage.cost
+
+    def merge(self, other: NodeStats) -> None:
+        """Add `other`'s counters and call times (a worker's share of a run) to these."""
+        for counter in _COUNTERS:
+            setattr(self, counter, getattr(self, counter) + getattr(other, counter))
+        self._times.extend(other._times[:max(0, _SAMPLES - len(self._times))])
 
     @property
     def mean_batch(self) -> float:
@@ -50,14 +77,64 @@ class Profile:
     def node(self, name: str) -> NodeStats:
         return self.nodes.setdefault(name, NodeStats())
 
+    @property
+    def usage(self) -> Usage:
+        """Tokens and cost summed over every node."""
+        total = Usage()
+        for s in self.nodes.values():
+            total.add(Usage(s.prompt_tokens, s.completion_tokens, s.cost))
+        return total
+
+    @property
+    def tokens(self) -> int:
+        """Prompt and completion tokens of every node."""
+        return self.usage.total_tokens
+
+    def rows(self) -> list[list[str]]:
+        """The table's header and one row per node (token columns when any node spent
+        tokens, cost when a price was set), as text."""
+        usage = self.usage
+        head = ["node", "calls", "items", "batch", "hits", "misses", "errors", "p50 ms",
+                "p95 ms"]
+        if usage.total_tokens:
+            head += ["prompt tok", "compl tok"]
+        if usage.cost:
+            head.append("cost")
+        rows = [head]
+        for name, s in self.nodes.items():
+            row = [name, str(s.calls), str(s.items), f"{s.mean_batch:.1f}", str(s.cache_hits),
+                   str(s.cache_misses), str(s.errors), f"{s.percentile(0.5) * 1e3:.2f}",
+                   f"{s.percentile(0.95) * 1e3:.2f}"]
+            if usage.total_tokens:
+                row += [str(s.prompt_tokens), str(s.completion_tokens)]
+            if usage.cost:
+                row.append(f"{s.cost:.4f}")
+            rows.append(row)
+        return rows
+
     def table(self) -> str:
         """A fixed-width table: one row per node."""
-        head = (f"{'node':<20} {'calls':>7} {'items':>8} {'batch':>7} {'hits':>7} "
-                f"{'misses':>7} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8}")
-        rows = [head, "-" * len(head)]
-        for name, s in self.nodes.items():
-            rows.append(
-                f"{name:<20} {s.calls:>7} {s.items:>8} {s.mean_batch:>7.1f} {s.cache_hits:>7} "
-                f"{s.cache_misses:>7} {s.errors:>6} {s.percentile(0.5) * 1e3:>8.2f} "
-                f"{s.percentile(0.95) * 1e3:>8.2f}")
-        return "\n".join(rows)
+        head, *body = self.rows()
+        widths = [20] + [max(7, len(h)) for h in head[1:]]
+        lines = [" ".join(f"{cell:<{w}}" if i == 0 else f"{cell:>{w}}"
+                          for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+                 for row in [head, *body]]
+        lines.insert(1, "-" * len(lines[0]))
+        return "\n".join(lines)
+
+    __str__ = table
+
+    def _repr_html_(self) -> str:
+        """The table, for notebooks."""
+        head, *body = self.rows()
+        cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        rows = "".join("<tr>" + "".join(
+            f"<td>{html.escape(c)}</td>" if i == 0 else f'<td style="text-align:right">{c}</td>'
+            for i, c in enumerate(row)) + "</tr>" for row in body)
+        return f"<table><thead><tr>{cells}</tr></thead><tbody>{rows}</tbody></table>"
+
+    def draw(self, pipeline: Any, path: str | PathLike[str] | None = None, *,
+             format: str | None = None) -> str | bytes:
+        """`pipeline.draw(path, format=...)` (a `Pipeline`; not imported here, which imports
+        this module) with this profile's figures on its nodes."""
+        return pipeline.draw(path, format=format, profile=self)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from llmkit.core.stats import _SAMPLES, Profile
+from llmkit.core.stats import Profile
 from llmkit.dask.blocks import Block
 from llmkit.dask.worker import Failed, run_block
 
@@ -100,7 +100,4 @@ class BlockStream:
 def _merge(into: Profile, part: Profile) -> None:
     """Add a block's per-node statistics, from a worker, to the caller's profile."""
     for name, stats in part.nodes.items():
-        mine = into.node(name)
-        for counter in ("calls", "items", "errors", "cache_hits", "cache_misses", "seconds"):
-            setattr(mine, counter, getattr(mine, counter) + getattr(stats, counter))
-        mine._times.extend(stats._times[:max(0, _SAMPLES - len(mine._times))])
+        into.node(name).merge(stats)

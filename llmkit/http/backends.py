@@ -12,6 +12,9 @@ add only where their server and key come from, and their wire format.
   `system_prompt`, when set, is prepended unless the messages start with a system message.
   The model defaults to $LLMKIT_MODEL. A stream that ends before its end marker raises a
   `RetryableError` after its pieces: a cut-off answer is never returned as whole.
+- Token usage: each response's `usage` (the vendor's `_usage` reads it) counts towards the
+  node call it was made in (`llmkit.core.usage`), priced with `price` ({"prompt": ...,
+  "completion": ...} per 1M tokens) when given; the price is not in the fingerprint.
 - `llmkit_fingerprint()` names everything that changes the output (model, base URL, sampling
   options), never the key. `deterministic` is True for embedders and for chat at
   temperature 0: a seed alone does not make a server reproducible, but it is part of the
@@ -30,6 +33,7 @@ import anyio
 import httpx
 import numpy as np
 
+from llmkit.core.usage import price_of, record_usage
 from llmkit.errors import BackendError, LlmkitError
 from llmkit.http.api import HttpApi
 from llmkit.http.client import TransportChoice
@@ -37,7 +41,8 @@ from llmkit.http.errors import stream_cut_short
 from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES
 from llmkit.secrets import redact
 
-__all__ = ["HttpChat", "HttpEmbedder", "HttpModel", "HttpResource", "Messages", "given"]
+__all__ = ["HttpChat", "HttpEmbedder", "HttpModel", "HttpResource", "Messages", "given",
+           "token_count"]
 
 Messages = str | Sequence[Mapping[str, Any]]
 
@@ -45,6 +50,12 @@ Messages = str | Sequence[Mapping[str, Any]]
 def given(**options: Any) -> dict[str, Any]:
     """The options that are not None (a request body leaves the others to the server)."""
     return {name: value for name, value in options.items() if value is not None}
+
+
+def token_count(usage: Mapping[str, Any], name: str) -> int:
+    """A token count of a response's usage fields (0 when missing or not a count)."""
+    value = usage.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class HttpResource(ABC):
@@ -76,6 +87,7 @@ class HttpModel(HttpResource):
     environment variable holds its key."""
 
     key_env: ClassVar[str]
+    price: Mapping[str, float] | None = None  # per 1M tokens: {"prompt": ., "completion": .}
 
     @staticmethod
     @abstractmethod
@@ -87,6 +99,28 @@ class HttpModel(HttpResource):
         """The `HttpApi` of the vendor's server, with `api_key` or the one in `key_env`."""
         return HttpApi(cls.server_url(base_url), api_key=api_key or os.environ.get(cls.key_env),
                        api_key_env=cls.key_env, **limits)
+
+    def _priced(self, price: Mapping[str, float] | None) -> None:
+        """Keep `price`, refusing keys other than prompt/completion and values that are not
+        non-negative numbers."""
+        if price is None:
+            return
+        if not isinstance(price, Mapping) or not set(price) <= {"prompt", "completion"} or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+                for v in price.values()):
+            raise ValueError(f"price must map prompt and/or completion to a price per 1M "
+                             f"tokens (a number >= 0), not {price!r}")
+        self.price = dict(price)
+
+    def _usage(self, body: Any) -> tuple[int, int] | None:
+        """(prompt, completion) tokens a response body reports, or None."""
+        return None
+
+    def _meter(self, body: Any) -> None:
+        """Count the tokens `body` reports towards the node call it was made in."""
+        used = self._usage(body)
+        if used is not None:
+            record_usage(used[0], used[1], price_of(self.price, *used))
 
 
 class HttpEmbedder(HttpModel):
@@ -117,11 +151,13 @@ class HttpEmbedder(HttpModel):
         max_connections: int | None = None,
         transport: TransportChoice = "auto",
         retries: int = 0,
+        price: Mapping[str, float] | None = None,
     ) -> None:
         http = self.connect(base_url, api_key, timeout=timeout, deadline=deadline,
                             max_response_bytes=max_response_bytes,
                             max_connections=max_connections, transport=transport,
                             retries=retries)
+        self._priced(price)
         if max_inputs_per_request < 1 or concurrency < 1:
             raise ValueError("max_inputs_per_request and concurrency must be at least 1")
         if pooling not in (None, "mean"):
@@ -213,6 +249,7 @@ class HttpEmbedder(HttpModel):
     async def _embed(self, texts: Sequence[str]) -> np.ndarray:
         body = await self.http.post_json(self._url, self._payload(texts), model=self.model)
         vectors = self._vectors(body, len(texts))
+        self._meter(body)
         if self.dim is not None and vectors.shape[1] != self.dim:
             raise BackendError(f"{self.model} at {self.http.base_url} returned "
                                f"{vectors.shape[1]}-d vectors, expected dim={self.dim}")
@@ -246,11 +283,13 @@ class HttpChat(HttpModel):
         max_connections: int | None = None,
         transport: TransportChoice = "auto",
         retries: int = 0,
+        price: Mapping[str, float] | None = None,
     ) -> None:
         http = self.connect(base_url, api_key, timeout=timeout, deadline=deadline,
                             max_response_bytes=max_response_bytes,
                             max_connections=max_connections, transport=transport,
                             retries=retries)
+        self._priced(price)
         model = model or os.environ.get("LLMKIT_MODEL")
         if not model:
             raise LlmkitError(f"{type(self).__name__} needs a model: pass model= or set "
@@ -278,7 +317,8 @@ class HttpChat(HttpModel):
     @abstractmethod
     def _piece(self, line: bytes) -> tuple[str, bool]:
         """The text of one streamed line ("" for none), and whether the line says the answer
-        is complete (its end marker, or a finish reason)."""
+        is complete (its end marker, or a finish reason); a line that reports usage is
+        `_meter`ed."""
 
     @property
     def deterministic(self) -> bool:
@@ -292,7 +332,10 @@ class HttpChat(HttpModel):
     async def agenerate(self, messages_or_prompt: Messages) -> str:
         """The model's whole answer."""
         payload = self._payload(self._messages(messages_or_prompt), False)
-        return self._reply(await self.http.post_json(self._url, payload, model=self.model))
+        body = await self.http.post_json(self._url, payload, model=self.model)
+        reply = self._reply(body)
+        self._meter(body)
+        return reply
 
     async def astream(self, messages_or_prompt: Messages) -> AsyncIterator[str]:
         """The model's answer, piece by piece as the server sends it; a stream that ends

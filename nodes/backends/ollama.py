@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from llmkit.http.backends import HttpChat, HttpEmbedder, HttpModel, given
+from llmkit.http.backends import HttpChat, HttpEmbedder, HttpModel, given, token_count
 from llmkit.http.errors import parse_json, unexpected_body
 
 __all__ = ["DEFAULT_PORT", "OllamaChat", "OllamaEmbedder", "ollama_base_url"]
@@ -39,6 +39,13 @@ class _Ollama(HttpModel):
     api = "ollama"
     key_env = "OLLAMA_API_KEY"
     server_url = staticmethod(ollama_base_url)
+
+    def _usage(self, body: Any) -> tuple[int, int] | None:
+        """`prompt_eval_count` and `eval_count`, in a whole answer, a stream's last line and
+        an embedding response."""
+        if not isinstance(body, dict) or not ({"prompt_eval_count", "eval_count"} & body.keys()):
+            return None
+        return token_count(body, "prompt_eval_count"), token_count(body, "eval_count")
 
 
 class OllamaEmbedder(_Ollama, HttpEmbedder):
@@ -79,4 +86,5 @@ class OllamaChat(_Ollama, HttpChat):
 
     def _piece(self, line: bytes) -> tuple[str, bool]:
         event = parse_json(line, self._url)
+        self._meter(event)
         return self._reply(event), event.get("done") is True

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
-from llmkit.http.backends import HttpChat, HttpEmbedder, HttpModel, given
+from llmkit.http.backends import HttpChat, HttpEmbedder, HttpModel, given, token_count
 from llmkit.http.client import TransportChoice
 from llmkit.http.errors import parse_json, unexpected_body
 from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES
@@ -36,6 +36,12 @@ class _OpenAI(HttpModel):
     @staticmethod
     def server_url(base_url: str | None) -> str:
         return base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+
+    def _usage(self, body: Any) -> tuple[int, int] | None:
+        usage = body.get("usage") if isinstance(body, dict) else None
+        if not isinstance(usage, dict):
+            return None
+        return token_count(usage, "prompt_tokens"), token_count(usage, "completion_tokens")
 
 
 class OpenAIEmbedder(_OpenAI, HttpEmbedder):
@@ -64,11 +70,12 @@ class OpenAIEmbedder(_OpenAI, HttpEmbedder):
         max_connections: int | None = None,
         transport: TransportChoice = "auto",
         retries: int = 0,
+        price: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(model, base_url, api_key, dim, max_inputs_per_request, concurrency,
                          timeout, pooling=pooling, deadline=deadline,
                          max_response_bytes=max_response_bytes, max_connections=max_connections,
-                         transport=transport, retries=retries)
+                         transport=transport, retries=retries, price=price)
         self._options["encoding_format"] = encoding_format
 
     def _vectors(self, body: Any, n: int) -> np.ndarray:
@@ -104,7 +111,10 @@ class OpenAIChat(_OpenAI, HttpChat):
                 **given(max_tokens=self.max_tokens, stop=self.stop, seed=self.seed)}
 
     def _payload(self, messages: list[Mapping[str, Any]], stream: bool) -> dict[str, Any]:
-        return {**self._options, "messages": messages, "stream": stream}
+        if stream:  # a last chunk with the usage, before [DONE]
+            return {**self._options, "messages": messages, "stream": True,
+                    "stream_options": {"include_usage": True}}
+        return {**self._options, "messages": messages, "stream": False}
 
     def _reply(self, body: Any) -> str:
         try:
@@ -119,6 +129,7 @@ class OpenAIChat(_OpenAI, HttpChat):
         if data == b"[DONE]":
             return "", True
         chunk = parse_json(data, self._url)
+        self._meter(chunk)
         try:
             choices = chunk["choices"]
             if not choices:  # a usage chunk

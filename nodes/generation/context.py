@@ -62,7 +62,8 @@ def build_context(hits: Sequence[Mapping[str, Any]], max_chars: int = 4000,
     are dropped. The result never exceeds `max_chars` (nor `max_tokens` as counted by
     `count_tokens`, when both are given): the first chunk is cut at a sentence (else word)
     boundary to fit, later ones that do not fit are skipped. Returns `{"text", "sources"}`,
-    sources being `{"n", "id", "source", "score"}` for each included chunk.
+    sources being `{"n", "id", "source", "score"}` for each included chunk (and `page` for a
+    chunk of a PDF).
     """
     if (count_tokens is None) != (max_tokens is None):
         raise ValueError("give count_tokens and max_tokens together")
@@ -92,6 +93,9 @@ def build_context(hits: Sequence[Mapping[str, Any]], max_chars: int = 4000,
         if hit.get("id") is not None:
             seen.add(hit.get("id"))
         kept.append(shingles)
-        sources.append({"n": n, "id": hit.get("id"), "source": hit_field(hit, "source"),
-                        "score": hit.get("score")})
+        source = {"n": n, "id": hit.get("id"), "source": hit_field(hit, "source"),
+                  "score": hit.get("score")}
+        if hit_field(hit, "page") is not None:  # a PDF's chunk: cite "file.pdf p. 3"
+            source["page"] = hit_field(hit, "page")
+        sources.append(source)
     return {"text": text, "sources": sources}

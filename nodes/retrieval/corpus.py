@@ -34,6 +34,7 @@ from llmkit.nodes.retrieval.documents import (
     named_files,
     read_chunks,
     split,
+    unsupported_files,
 )
 from llmkit.nodes.retrieval.embedders import HashingEmbedder
 from llmkit.nodes.retrieval.index_dir import (
@@ -45,6 +46,7 @@ from llmkit.nodes.retrieval.index_dir import (
     load_index_dir,
     save_index_dir,
 )
+from llmkit.nodes.retrieval.skipped import skipped_summary
 from llmkit.nodes.retrieval.vector_index import VectorIndex
 
 __all__ = ["Corpus", "IngestReport"]
@@ -234,7 +236,11 @@ class Corpus:
         """Ingest the source again if any of its files changed since the last ingest."""
         if self.source is None or self._source_signature(self.source) == self._signature:
             return None
-        return self.ingest(self.source)
+        report = self.ingest(self.source)
+        if report.problems:  # a run builds the index by itself: say what it left out
+            log.warning("llmkit: warning: %s: %s", self.source,
+                        skipped_summary(report.problems))
+        return report
 
     def _source_signature(self, source: str) -> str:
         """A cheap fingerprint of the source's files: names, sizes and modification times."""
@@ -273,6 +279,7 @@ class Corpus:
                     report.problems.append(file_problem(name, exc))
                     continue
                 self._take(name, digest, chunks, files, fresh, report)
+            report.problems.extend(unsupported_files(source, self.patterns))
             self._apply(files, fresh, report)
             self._signature = signature
             self._save()

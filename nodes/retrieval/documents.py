@@ -1,4 +1,5 @@
-"""Loading files into documents and splitting documents into chunks for indexing.
+"""Loading files into documents and splitting documents into chunks for indexing, sized in
+characters or in tokens of a `TokenCounter`.
 
 Also home of the one sentence splitter (`sentences`) that the context builder and the
 extractive generator share.
@@ -11,7 +12,7 @@ import glob
 import hashlib
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,13 +20,19 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from llmkit.errors import LlmkitError
+from llmkit.nodes.protocols import TokenCounter
+from llmkit.nodes.retrieval.loaders import Unreadable, docx_text, pdf_pages
 
 __all__ = ["DocumentsNotFoundError", "Loaded", "file_problem", "file_sha256", "find_files",
-           "html_to_text", "load_files", "named_files", "read_chunks", "sentence_ends", "sentences",
-           "split"]
+           "html_to_text", "load_files", "named_files", "read_chunks", "read_document",
+           "sentence_ends", "sentences", "split", "unsupported_files"]
 
-DEFAULT_PATTERNS = ("**/*.md", "**/*.txt", "**/*.rst", "**/*.html", "**/*.htm")
-_FORMATS = {".md": "md", ".markdown": "md", ".rst": "rst", ".html": "html", ".htm": "html"}
+DEFAULT_PATTERNS = ("**/*.md", "**/*.markdown", "**/*.txt", "**/*.rst", "**/*.html", "**/*.htm",
+                    "**/*.pdf", "**/*.docx")
+_FORMATS = {".md": "md", ".markdown": "md", ".rst": "rst", ".html": "html", ".htm": "html",
+            ".txt": "txt", ".pdf": "pdf", ".docx": "docx"}
+_WHOLE = frozenset({"html", "pdf", "docx"})  # formats read whole, not streamed
+_PAGE_BREAK = "\n\n"  # between the pages of a PDF: a paragraph break
 
 # A sentence ends at . ! ? (also the ellipsis and the CJK full stop, exclamation and question
 # marks), optionally followed by one closing quote or bracket, then whitespace; the next
@@ -169,8 +176,27 @@ def named_files(path_or_glob: str | Path,
     return named
 
 
+def unsupported_files(path_or_glob: str | Path,
+                      patterns: Sequence[str] = DEFAULT_PATTERNS) -> list[dict[str, str]]:
+    """Problem records of the files in a directory that `patterns` leave out and llmkit
+    cannot read (a `.png`; a `.txt` left out on purpose is not one). Hidden files and
+    folders are skipped; a file or glob has none."""
+    path = Path(path_or_glob)
+    if not path.is_dir():
+        return []
+    _, chosen = find_files(path, patterns)
+    taken = set(chosen)
+    return [{"source": file.relative_to(path).as_posix(), "kind": "unsupported",
+             "error": f"unsupported file type ({file.suffix.lower() or 'no extension'})"}
+            for file in sorted(path.rglob("*"))
+            if file not in taken and file.suffix.lower() not in _FORMATS and file.is_file()
+            and not any(part.startswith(".") for part in file.relative_to(path).parts)]
+
+
 def file_problem(source: str, exc: OSError | ValueError) -> dict[str, str]:
     """The problem record of a file that could not be read or decoded."""
+    if isinstance(exc, Unreadable):
+        return {"source": source, "kind": exc.kind, "error": str(exc)}
     if isinstance(exc, OSError):
         return {"source": source, "kind": "unreadable", "error": str(exc)}
     if isinstance(exc, UnicodeDecodeError):
@@ -184,34 +210,49 @@ def file_sha256(file: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def read_document(file: Path, source: str) -> dict[str, Any]:
+    """The document `load_files` makes of one file (named `source`). Raises OSError, or
+    ValueError (`Unreadable`, UnicodeDecodeError) for a file it skips."""
+    data = file.read_bytes()
+    kind = _FORMATS.get(file.suffix.lower(), "txt")
+    doc: dict[str, Any] = {"id": source, "source": source, "format": kind, "title": ""}
+    if kind == "pdf":
+        pages = pdf_pages(data)
+        doc["text"] = _PAGE_BREAK.join(pages)
+        starts = np.cumsum([0] + [len(page) + len(_PAGE_BREAK) for page in pages[:-1]])
+        doc["pages"] = starts.tolist()  # where each page's text starts
+    elif kind == "docx":
+        doc["text"] = docx_text(data)
+    elif kind == "html":
+        doc["text"], doc["title"] = html_to_text(_decode(data))
+    else:
+        doc["text"] = _decode(data)
+    doc["sha256"] = hashlib.sha256(data).hexdigest()
+    return doc
+
+
 def load_files(path_or_glob: str | Path,
                patterns: Sequence[str] = DEFAULT_PATTERNS) -> Loaded:
-    """Read text documents from a file, a directory (files matching `patterns`, hidden
-    files and folders skipped) or a glob.
+    """Read documents from a file, a directory (files matching `patterns`, hidden files and
+    folders skipped) or a glob.
 
     Each document is `{"id", "text", "source", "sha256", "format", "title"}`; `source` is the
     path relative to the directory given (posix), and is also the id. HTML is reduced to its
-    text. A file that cannot be read, is binary or is not UTF-8 (or UTF-16 with a BOM) is
-    skipped and reported in `problems` as `{"source", "kind", "error"}`; it never aborts the
-    load. A path or glob that names nothing raises DocumentsNotFoundError.
+    text, a DOCX to its paragraphs and table rows; a PDF (with the `pdf` extra) is its pages'
+    text, with `pages` the position where each starts. A file that cannot be read (binary,
+    not UTF-8 or UTF-16 with a BOM, an encrypted or broken PDF), and a file in the
+    directory that llmkit cannot read at all, is skipped and reported in `problems` as
+    `{"source", "kind", "error"}`; it never aborts the load. A path or glob that names
+    nothing raises DocumentsNotFoundError.
     """
     documents: list[dict[str, Any]] = []
     problems: list[dict[str, str]] = []
     for source, file in named_files(path_or_glob, patterns):
         try:
-            data = file.read_bytes()
-            text = _decode(data)
+            documents.append(read_document(file, source))
         except (OSError, ValueError) as exc:
             problems.append(file_problem(source, exc))
-            continue
-        kind = _FORMATS.get(file.suffix.lower(), "txt")
-        title = ""
-        if kind == "html":
-            text, title = html_to_text(text)
-        documents.append({"id": source, "text": text, "source": source,
-                          "sha256": hashlib.sha256(data).hexdigest(), "format": kind,
-                          "title": title})
-    return Loaded(documents, problems)
+    return Loaded(documents, problems + unsupported_files(path_or_glob, patterns))
 
 
 # --------------------------------------------------------------------------- splitting
@@ -379,39 +420,101 @@ class _Streamed(_Whole):
             del self._starts[:h], self._titles[:h]
 
 
-def _spans(doc: _Whole, size: int, overlap: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each raw chunk of the document."""
+def _last_fitting(positions: Sequence[int], fits: Callable[[int], bool]) -> int:
+    """How many of `positions` (sorted so that once one does not fit, no later one does)
+    fit: a binary search."""
+    lo, hi = 0, len(positions)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(positions[mid]):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _token_limit(doc: _Whole, start: int, size: int, count: Callable[[str], int]) -> int:
+    """The furthest position p with at most `size` tokens in `text[start:p]`: the end of the
+    text or a word start, else (one word longer than `size` tokens) a cut inside the word.
+
+    A window of characters is widened until it holds more than `size` tokens (or the rest of
+    the text), then the word starts in it are binary-searched: a longer prefix cut at a word
+    start never has fewer tokens."""
+    def fits(end: int) -> bool:
+        return count(doc.text(start, end).strip()) <= size
+
+    width = 4 * size + 16
+    while True:
+        doc.need(start, start + width)
+        if doc.end is not None and doc.end <= start + width:
+            hi = doc.end
+            if fits(hi):
+                return hi
+            break
+        hi = start + width
+        if not fits(hi):
+            break
+        width *= 2
+    words = doc.breaks[_WORD]
+    words = words[bisect_right(words, start):bisect_left(words, hi)]
+    fitting = _last_fitting(words, fits)
+    if fitting:
+        return words[fitting - 1]
+    cut = _last_fitting(range(start + 1, hi), fits)  # the longest prefix of the word
+    return start + max(cut, 1)
+
+
+def _token_overlap(doc: _Whole, lo: int, end: int, overlap: int,
+                   count: Callable[[str], int]) -> int:
+    """The earliest word start p >= lo with at most `overlap` tokens in `text[p:end]`
+    (`end` when there is none)."""
+    words = doc.breaks[_WORD]
+    words = words[bisect_left(words, lo):bisect_left(words, end)]
+    fitting = _last_fitting(words[::-1], lambda p: count(doc.text(p, end)) <= overlap)
+    return words[len(words) - fitting] if fitting else end
+
+
+def _spans(doc: _Whole, size: int, overlap: int,
+           count: Callable[[str], int] | None = None) -> Iterator[tuple[int, int]]:
+    """(start, end) of each raw chunk of the document; sizes in characters, or in tokens as
+    `count` counts them."""
     start = 0
     while True:
-        doc.need(start, start + size)
+        limit = start + size if count is None else _token_limit(doc, start, size, count)
+        doc.need(start, limit)
         n, breaks = doc.end, doc.breaks
-        if n is not None and n - start <= size:  # (unknown n: more than `size` is left)
+        if n is not None and n <= limit:  # (unknown n: more than `size` is left)
             if start < n:
                 yield start, n
             return
-        limit = start + size
-        choice = (_pick(breaks, start + size // 4, limit, True, [_SECTION])
-                  or _pick(breaks, start + size // 2, limit, True)
+        width = max(limit - start, 4)  # a chunk ends after its start, even at size 1
+        choice = (_pick(breaks, start + width // 4, limit, True, [_SECTION])
+                  or _pick(breaks, start + width // 2, limit, True)
                   or _pick(breaks, start + 1, limit, True))
         end, kind = choice if choice else (limit, _WORD)  # one word longer than size
         yield start, end
         if kind == _SECTION or overlap == 0:
             start = end
             continue
-        # The next chunk repeats up to `overlap` chars: from a section start if there is one,
-        # else from the earliest sentence (or better) start, else the earliest word start.
+        # The next chunk repeats up to `overlap` chars (tokens): from a section start if
+        # there is one, else from the earliest sentence (or better) start, else the earliest
+        # word start.
         piece = doc.text(start, end)
-        lo = max(end - overlap, start + len(piece) - len(piece.lstrip()) + 1)  # move forward
+        lo = start + len(piece) - len(piece.lstrip()) + 1  # move forward
+        lo = max(end - overlap, lo) if count is None else _token_overlap(doc, lo, end,
+                                                                         overlap, count)
         choice = _pick(breaks, lo, end - 1, False, [_SECTION, _SENTENCE_OR_BETTER, _WORD])
         start = choice[0] if choice else end
 
 
-def _chunks(doc: _Whole, source: str, doc_id: str, size: int,
-            overlap: int) -> Iterator[dict[str, Any]]:
+def _chunks(doc: _Whole, source: str, doc_id: str, size: int, overlap: int,
+            tokens: TokenCounter | None = None,
+            pages: Sequence[int] | None = None) -> Iterator[dict[str, Any]]:
     if size < 1 or not 0 <= overlap < size:
         raise ValueError(f"need size >= 1 and 0 <= overlap < size, got {size}, {overlap}")
+    count = tokens.count_tokens if tokens is not None else None
     index = 0
-    for raw_start, raw_end in _spans(doc, size, overlap):
+    for raw_start, raw_end in _spans(doc, size, overlap, count):
         piece = doc.text(raw_start, raw_end)
         stripped = piece.strip()
         if not stripped:
@@ -419,14 +522,19 @@ def _chunks(doc: _Whole, source: str, doc_id: str, size: int,
         start = raw_start + (len(piece) - len(piece.lstrip()))
         digest = hashlib.blake2b(f"{source}\0{start}\0{stripped}".encode(),
                                  digest_size=8).hexdigest()
-        yield {"id": f"{doc_id}#{start}-{digest}", "text": stripped, "source": source,
-               "doc_id": doc_id, "start": start, "end": start + len(stripped), "index": index,
-               "section": doc.section(start)}
+        chunk = {"id": f"{doc_id}#{start}-{digest}", "text": stripped, "source": source,
+                 "doc_id": doc_id, "start": start, "end": start + len(stripped), "index": index,
+                 "section": doc.section(start)}
+        if pages:
+            chunk["page"] = bisect_right(pages, start)  # the page it starts on, from 1
+        yield chunk
         index += 1
 
 
-def split(doc: dict[str, Any], size: int = 800, overlap: int = 120) -> list[dict[str, Any]]:
-    """Split a document into chunks of at most `size` characters.
+def split(doc: dict[str, Any], size: int = 800, overlap: int = 120, *,
+          tokens: TokenCounter | None = None) -> list[dict[str, Any]]:
+    """Split a document into chunks of at most `size` characters (with `tokens`: at most
+    `size` tokens as `tokens.count_tokens` counts them, `overlap` counted alike).
 
     Chunks end at a section start (Markdown/RST heading), else a paragraph, line, sentence
     or word boundary, preferring the best kind in the second half of the size (a section
@@ -435,12 +543,15 @@ def split(doc: dict[str, Any], size: int = 800, overlap: int = 120) -> list[dict
     when possible; a chunk that starts a section starts with its heading and repeats nothing.
     Each chunk is `{"id", "text", "source", "doc_id", "start", "end", "index", "section"}`,
     with `text == doc["text"][start:end]`; ids are stable across runs (source + position +
-    a hash of the chunk text). Headings are detected unless `doc["format"] == "txt"`.
+    a hash of the chunk text). Headings are detected unless `doc["format"]` is "txt" or
+    "pdf". A document with `pages` (a PDF's page starts) gives each chunk the `page` it
+    starts on, counted from 1.
     """
     text = doc["text"]
     source = doc.get("source", doc.get("id", ""))
-    headings = _headings(text) if doc.get("format") != "txt" else []
-    return list(_chunks(_Whole(text, headings), source, doc.get("id", source), size, overlap))
+    headings = _headings(text) if doc.get("format") not in ("txt", "pdf") else []
+    return list(_chunks(_Whole(text, headings), source, doc.get("id", source), size, overlap,
+                        tokens, doc.get("pages")))
 
 
 def _decoded(file: Path, block: int) -> Iterator[str]:
@@ -460,15 +571,16 @@ def _decoded(file: Path, block: int) -> Iterator[str]:
 
 
 def read_chunks(file: Path, source: str, size: int = 800, overlap: int = 120, *,
-                block: int = 1 << 20) -> Iterator[dict[str, Any]]:
+                block: int = 1 << 20,
+                tokens: TokenCounter | None = None) -> Iterator[dict[str, Any]]:
     """The chunks `split` makes of the document `load_files` reads from `file` (named
     `source`), read and split `block` bytes at a time: memory is bounded by the block and
-    the longest line, not by the file. HTML is read whole (its text needs the whole page).
-    Raises OSError, or ValueError (UnicodeDecodeError) for a binary or undecodable file."""
+    the longest line, not by the file. HTML, PDF and DOCX are read whole (their text needs
+    the whole file). Raises OSError, or ValueError (`Unreadable`, UnicodeDecodeError) for a
+    file `load_files` skips."""
     kind = _FORMATS.get(file.suffix.lower(), "txt")
-    if kind == "html":
-        text, _ = html_to_text(_decode(file.read_bytes()))
-        yield from split({"text": text, "source": source, "format": kind}, size, overlap)
+    if kind in _WHOLE:
+        yield from split(read_document(file, source), size, overlap, tokens=tokens)
         return
     doc = _Streamed(_decoded(file, block), headings=kind != "txt")
-    yield from _chunks(doc, source, source, size, overlap)
+    yield from _chunks(doc, source, source, size, overlap, tokens)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from llmkit.errors import require_extra
+from llmkit.nodes.retrieval.stopwords import content_words
 
 __all__ = ["HashingEmbedder", "SentenceTransformerEmbedder", "normalize_text", "tokenize"]
 
@@ -69,13 +70,16 @@ class HashingEmbedder:
     Rows are L2-normalised with sublinear term frequency (sign * (1 + log|count|)). A text
     with no word characters (empty, whitespace or punctuation only) embeds to the zero vector.
     Char n-grams run over the normalised words joined by single spaces, so they also see word
-    boundaries; word n-grams never cross texts.
+    boundaries; word n-grams never cross texts. With `stop_words` (the default) the function
+    words of `stopwords.STOP_WORDS` are left out first: a question's framing ("what does
+    the... how do I...") would otherwise put more n-grams in its vector than its subject.
     """
 
-    version = 1
+    version = 2  # 2: stop words left out
 
     def __init__(self, dim: int = 384, ngram_range: tuple[int, int] = (3, 5),
-                 word_ngram_range: tuple[int, int] = (1, 2), batch_size: int = 256) -> None:
+                 word_ngram_range: tuple[int, int] = (1, 2), batch_size: int = 256,
+                 stop_words: bool = True) -> None:
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
         lo, hi = ngram_range
@@ -88,12 +92,13 @@ class HashingEmbedder:
         self.ngram_range = (int(lo), int(hi))
         self.word_ngram_range = (int(wlo), int(whi))
         self.batch_size = int(batch_size)
+        self.stop_words = bool(stop_words)
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """What defines this embedder's output, for cache keys."""
         return {"type": type(self).__name__, "version": self.version, "dim": self.dim,
                 "ngram_range": list(self.ngram_range),
-                "word_ngram_range": list(self.word_ngram_range)}
+                "word_ngram_range": list(self.word_ngram_range), "stop_words": self.stop_words}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed `texts` into an (n, dim) float32 array, one L2-normalised row per text."""
@@ -109,7 +114,7 @@ class HashingEmbedder:
         n, dim = len(texts), self.dim
         docs = []
         for text in texts:
-            words = tokenize(text)
+            words = content_words(tokenize(text)) if self.stop_words else tokenize(text)
             docs.append(" " + " ".join(words) + " " if words else "")
         lengths = np.fromiter(map(len, docs), dtype=np.int64, count=n)
         codes = np.frombuffer("".join(docs).encode("utf-32-le"), dtype=np.uint32)

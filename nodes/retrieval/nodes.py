@@ -1,6 +1,7 @@
 """The retrieval nodes: load_files, split, ingest, embed, search, keyword_search and fuse,
 each a thin adapter from a component of this package to the node contract. Batchable work
-(embedding, search) takes whole micro-batches.
+(embedding, search) takes whole micro-batches; runs that search with different filters
+share a micro-batch and make one index call per distinct filter.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from llmkit.nodes.protocols import (
     Hit,
     Ingester,
     TextSearcher,
+    TokenCounter,
     VectorSearcher,
 )
 from llmkit.nodes.retrieval.documents import DEFAULT_PATTERNS, load_files, split
 from llmkit.nodes.retrieval.embedders import HashingEmbedder
+from llmkit.nodes.retrieval.filters import Filter, check_filter, filter_key, narrow
+from llmkit.nodes.retrieval.tokens import WordPieceCounter
 
 __all__ = ["Embed", "Fuse", "Ingest", "KeywordSearch", "LoadFiles", "Search", "Split"]
 
@@ -48,16 +52,30 @@ class LoadFiles(Node):
 
 @register("split")
 class Split(Node):
-    """Chunks of about `size` characters with `overlap`, cut at natural boundaries."""
+    """Chunks of at most `size` characters (or tokens) with `overlap`, cut at natural
+    boundaries; `unit: tokens` counts with `tokenizer` (default: BERT WordPiece, the
+    MiniLM embedder's), so chunks fit an embedding model's window."""
 
     inputs = {"documents": list}
     outputs = {"chunks": list}
 
-    def __init__(self, size: int = 800, overlap: int = 120) -> None:
+    def __init__(self, size: int = 800, overlap: int = 120, unit: str = "chars",
+                 tokenizer: TokenCounter | None = None) -> None:
+        if unit not in ("chars", "tokens"):
+            raise ValueError(f"unit must be 'chars' or 'tokens', not {unit!r}")
+        if tokenizer is not None and (unit != "tokens" or not isinstance(tokenizer,
+                                                                          TokenCounter)):
+            raise ValueError("a tokenizer is for unit: tokens, and needs a count_tokens(text) "
+                             "method")
+        if size < 1 or not 0 <= overlap < size:
+            raise ValueError(f"split needs size >= 1 and 0 <= overlap < size, got size={size}"
+                             f", overlap={overlap}")
         self.size, self.overlap = size, overlap
+        self.tokens = (tokenizer or WordPieceCounter()) if unit == "tokens" else None
 
     def run(self, documents: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"chunks": [c for doc in documents for c in split(doc, self.size, self.overlap)]}
+        return {"chunks": [c for doc in documents
+                           for c in split(doc, self.size, self.overlap, tokens=self.tokens)]}
 
 
 @register("ingest")
@@ -111,22 +129,50 @@ class Embed(Node):
 
 
 class _TopK(Node, abstract=True):
-    """Top-k hits per item from an index, one index call per micro-batch; a subclass names
-    its one input port and the call."""
+    """Top-k hits per item from an index, one index call per micro-batch and filter: the
+    `filter` param, narrowed by each run's `filter` input when one is wired. A run whose
+    filter is invalid fails alone. A subclass names its query port and the call."""
 
     outputs = {"hits": list}
+    defaults = {"filter": None}
     settings = Settings(max_batch=1024, concurrency=2)
+    query: str  # the input port the queries come in by
 
     def __init__(self, index: Any, k: int = 4, filter: Mapping[str, Any] | None = None):
-        self.index, self.k, self.filter = index, check_k(k), filter
+        self.index, self.k, self.filter = index, check_k(k), check_filter(filter)
 
-    def run_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        (port,) = self.inputs
-        return [{"hits": h} for h in self._search([item[port] for item in items])]
+    def run_batch(self, items: list[dict[str, Any]]) -> list[Any]:
+        return self._answer(items, [item[self.query] for item in items])
+
+    def _answer(self, items: list[dict[str, Any]], queries: Sequence[Any]) -> list[Any]:
+        """Each item's `{"hits"}`, or the ValueError of its invalid filter: the items are
+        grouped by filter, one `_search` per group (one for the whole batch when no run
+        filters)."""
+        outs: list[Any] = [None] * len(items)
+        groups: dict[str, tuple[Filter | None, list[int]]] = {}
+        for i, item in enumerate(items):
+            try:
+                wanted = narrow(self.filter, check_filter(item.get("filter")))
+            except ValueError as exc:
+                outs[i] = exc
+                continue
+            groups.setdefault(filter_key(wanted), (wanted, []))[1].append(i)
+        for wanted, rows in groups.values():
+            chosen = queries if len(rows) == len(items) else _take(queries, rows)
+            for i, hits in zip(rows, self._search(chosen, wanted), strict=True):
+                outs[i] = {"hits": hits}
+        return outs
 
     @abstractmethod
-    def _search(self, queries: list[Any]) -> list[list[Hit]]:
+    def _search(self, queries: Any, filter: Filter | None) -> list[list[Hit]]:
         """The hits of each query, in order."""
+
+
+def _take(queries: Sequence[Any], rows: list[int]) -> Any:
+    """The queries at `rows`: a list, or the rows of a query matrix."""
+    if isinstance(queries, np.ndarray):
+        return queries[rows]
+    return [queries[i] for i in rows]
 
 
 # Multiply-adds (queries x rows x dim) of a search done in the event loop itself: up to
@@ -140,17 +186,16 @@ class Search(_TopK):
     in the event loop when it is shorter than a thread hop (`runs_inline`), else in a
     worker thread."""
 
-    inputs = {"vector": np.ndarray}
+    inputs = {"vector": np.ndarray, "filter": dict}
+    query = "vector"
     index: VectorSearcher
 
-    async def run_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def run_batch(self, items: list[dict[str, Any]]) -> list[Any]:
         queries = np.stack([item["vector"] for item in items])
         if self.runs_inline(queries):
-            hits = self._search(queries)
-        else:
-            hits = await anyio.to_thread.run_sync(self._search, queries,
-                                                  abandon_on_cancel=True)
-        return [{"hits": h} for h in hits]
+            return self._answer(items, queries)
+        return await anyio.to_thread.run_sync(self._answer, items, queries,
+                                              abandon_on_cancel=True)
 
     def runs_inline(self, queries: np.ndarray) -> bool:
         """Whether searching `queries` is cheap enough for the event loop: a prepared index
@@ -159,19 +204,20 @@ class Search(_TopK):
             return False
         return queries.size * len(self.index) <= INLINE_SEARCH_WORK
 
-    def _search(self, queries: np.ndarray) -> list[list[Hit]]:
-        return self.index.search(queries, self.k, self.filter)
+    def _search(self, queries: np.ndarray, filter: Filter | None) -> list[list[Hit]]:
+        return self.index.search(queries, self.k, filter)
 
 
 @register("keyword_search")
 class KeywordSearch(_TopK):
     """Top-k chunks by BM25 for the query text, a micro-batch at a time."""
 
-    inputs = {"query": str}
+    inputs = {"query": str, "filter": dict}
+    query = "query"
     index: TextSearcher
 
-    def _search(self, queries: list[str]) -> list[list[Hit]]:
-        return self.index.keyword_search(queries, self.k, self.filter)
+    def _search(self, queries: list[str], filter: Filter | None) -> list[list[Hit]]:
+        return self.index.keyword_search(queries, self.k, filter)
 
 
 @register("fuse")

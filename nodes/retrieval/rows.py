@@ -16,6 +16,7 @@ import msgpack
 import numpy as np
 
 from llmkit.nodes.protocols import Hit
+from llmkit.nodes.retrieval.filters import check_filter
 
 __all__ = ["Hit", "RowTable", "TableIndex"]
 
@@ -126,16 +127,18 @@ class RowTable:
     def mask(self, filter: Mapping[str, Any] | None) -> np.ndarray | None:
         """Boolean mask of rows that are alive and match `filter` (None: every row is alive
         and there is no filter). A filter maps metadata keys to a value (equality) or to a
-        list/tuple/set of values (one of them); keys are ANDed."""
+        list/tuple/set of values (one of them); keys are ANDed. An invalid filter (`check_filter`)
+        is a ValueError."""
+        filter = check_filter(filter)
         if not filter:
             return None if len(self.rows) == len(self.ids) else self.alive
         mask = self.alive.copy()
         for key, wanted in filter.items():
-            options = wanted if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+            options = wanted if isinstance(wanted, list) else [wanted]  # checked: scalars
             column = self._column(key)
             match = np.zeros(len(self.ids), dtype=bool)
             for value in options:
-                if _hashable(value) and value in column:
+                if value in column:
                     match[column[value]] = True
             mask &= match
         return mask

@@ -241,7 +241,7 @@ async def test_a_listener_that_raises_fails_its_caller_only(kind):
 
     async def caller_a() -> None:
         with pytest.raises(RuntimeError, match="the listener broke"):
-            await p.arun_many([{"x": 1}], emit=listener)
+            await p.arun_many([{"x": 1}], on_event=listener)
 
     async def caller_b() -> None:
         b_results.extend(await p.arun_many([{"x": x} for x in range(10, 20)]))

@@ -41,7 +41,7 @@ def test_load_directory_reports_problems_per_file(corpus):
     assert page["title"] == "My Page" and page["format"] == "html"
     assert page["text"] == "## Intro\n\nFirst & foremost.\n\n- one\n\n- two"
     kinds = {p["source"]: p["kind"] for p in problems}
-    assert kinds == {"binary.txt": "binary", "latin1.md": "encoding"}
+    assert kinds == {"binary.txt": "binary", "latin1.md": "encoding", "image.png": "unsupported"}
 
 
 def test_load_single_file_and_glob(corpus):

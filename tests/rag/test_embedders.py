@@ -70,9 +70,19 @@ def test_normalisation_and_similarity():
 
 def test_fingerprint_names_the_params():
     fp = HashingEmbedder(dim=128, ngram_range=(2, 4)).llmkit_fingerprint()
-    assert fp == {"type": "HashingEmbedder", "version": 1, "dim": 128, "ngram_range": [2, 4],
-                  "word_ngram_range": [1, 2]}
+    assert fp == {"type": "HashingEmbedder", "version": 2, "dim": 128, "ngram_range": [2, 4],
+                  "word_ngram_range": [1, 2], "stop_words": True}
     assert fp != HashingEmbedder(dim=128).llmkit_fingerprint()
+    assert fp != HashingEmbedder(dim=128, ngram_range=(2, 4), stop_words=False).llmkit_fingerprint()
+
+
+def test_a_questions_framing_does_not_move_its_vector():
+    emb = HashingEmbedder()
+    framed, bare, alone = emb.embed(["What does the window bound?", "window bound", "what is it"])
+    assert (framed == bare).all()
+    assert np.linalg.norm(alone) > 0.99  # only stop words: they are kept, not the zero vector
+    kept = HashingEmbedder(stop_words=False).embed(["What does the window bound?", "window bound"])
+    assert kept[0] @ kept[1] < 0.9
 
 
 def test_bad_params():

@@ -1,16 +1,17 @@
 """A fake LLM and search server on 127.0.0.1 for tests and benchmarks.
 
 Speaks OpenAI (`POST /v1/embeddings`, `POST /v1/chat/completions` whole or SSE, `GET
-/v1/models`), Ollama (`POST /api/embed`, `POST /api/chat` whole or NDJSON) and SearxNG (`GET
-/search?format=json`). Answers are deterministic (see `fake_vector`, `fake_answer`,
-`fake_results`), so a test can tell which input produced which output.
+/v1/models`), Ollama (`POST /api/embed`, `POST /api/chat` whole or NDJSON), SearxNG (`GET
+/search?format=json`) and rerank APIs (`POST /v1/rerank` as llama.cpp, vLLM and Cohere,
+`POST /rerank` as TEI). Answers are deterministic (see `fake_vector`, `fake_answer`,
+`fake_results`, `fake_relevance`), so a test can tell which input produced which output.
 
 Control endpoints (JSON):
     GET /_stats, DELETE /_stats      requests per path, texts embedded, in flight, peak in flight,
                                      peak embedding requests worked on at once, the last
-                                     request body per path
+                                     request body per path, the tokens reported in `usage`
     GET|POST|DELETE /_config         latency_ms, stream_delay_ms, dim, models, shuffle, pooling,
-                                     embed_concurrency
+                                     embed_concurrency, replies
     GET|POST|DELETE /_faults         api_key, basic_auth, fail_rate, fail_with, schedule,
                                      retry_after, trickle_ms, huge_bytes, seed
     POST /_reset                     all three back to the startup state
@@ -28,6 +29,13 @@ one float vector per token (per whitespace-separated word here) for each text.
 `embed_concurrency: N` works on at most N embedding requests at once (their latency and
 answer), as a GPU server works through one batch after another; the others queue, in order
 (null: any number at once).
+`replies: {"TEXT": "REPLY", ...}` scripts OpenAI chat answers: a prompt whose last user message
+contains TEXT is answered REPLY (the first such entry), any other as usual.
+
+Token usage is reported as the real APIs do (OpenAI `usage`, in a stream's last chunk when
+`stream_options.include_usage`; Ollama `prompt_eval_count`/`eval_count`): a prompt token is a
+whitespace-separated word of the messages or texts sent, a completion token one of the
+answer's pieces (`fake_tokens`); `/_stats` sums what was reported.
 
     python -m tests.servers.fake_llm --port 0 --latency-ms 50   # first stdout line: the port
 """
@@ -55,7 +63,7 @@ from aiohttp import web
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "latency_ms": 0.0, "stream_delay_ms": 0.0, "dim": 16, "models": None, "shuffle": False,
-    "pooling": "mean", "embed_concurrency": None,
+    "pooling": "mean", "embed_concurrency": None, "replies": {},
 }
 EMBED_PATHS = frozenset({"/v1/embeddings", "/api/embed"})
 DEFAULT_FAULTS: dict[str, Any] = {
@@ -78,6 +86,17 @@ def fake_tokens(prompt: str, max_tokens: int | None = None) -> list[str]:
     digest = hashlib.blake2b(prompt.encode(), digest_size=4).hexdigest()
     tokens = re.findall(r"\s*\S+", f"answer {digest} to: {prompt[:60]}")
     return tokens[:max_tokens] if max_tokens is not None else tokens
+
+
+def fake_relevance(query: str, document: str) -> float:
+    """The rerank score of `document`: the share of the query's distinct words it contains."""
+    wanted = set(query.lower().split())
+    return len(wanted & set(document.lower().split())) / max(len(wanted), 1)
+
+
+def fake_prompt_tokens(texts: list[str]) -> int:
+    """The prompt tokens of `texts`: their whitespace-separated words."""
+    return sum(len(str(text).split()) for text in texts)
 
 
 def fake_results(query: str, n: int = 10) -> list[dict[str, str]]:
@@ -107,6 +126,8 @@ class FakeLLMServer:
             web.post("/api/embed", self._ollama_embed),
             web.post("/api/chat", self._ollama_chat),
             web.get("/search", self._search),
+            web.post("/v1/rerank", self._rerank),
+            web.post("/rerank", self._rerank),
             web.get("/_stats", self._get_stats),
             web.delete("/_stats", self._delete_stats),
             web.route("*", "/_config", self._settings),
@@ -135,6 +156,7 @@ class FakeLLMServer:
         self.requests: Counter[str] = Counter()
         self.inputs: Counter[str] = Counter()
         self.last: dict[str, Any] = {}
+        self.usage: Counter[str] = Counter()  # tokens reported: prompt_tokens, completion_tokens
         self.in_flight = getattr(self, "in_flight", 0)  # requests still running stay counted
         self.peak_in_flight = self.in_flight
         self.peak_embed_running = self.embed_running
@@ -308,19 +330,26 @@ class FakeLLMServer:
             data.append({"object": "embedding", "index": i, "embedding": vector})
         if self.config["shuffle"]:
             data.reverse()
+        prompt = self._report(texts)
         return web.json_response({"object": "list", "data": data, "model": body["model"],
-                                  "usage": {"prompt_tokens": len(texts)}})
+                                  "usage": {"prompt_tokens": prompt, "total_tokens": prompt}})
 
     async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
         if missing := self._unknown_model(request, body["model"]):
             return missing
-        tokens = fake_tokens(_last_user_message(body["messages"]), body.get("max_tokens"))
+        prompt = _last_user_message(body["messages"])
+        reply = next((r for text, r in self.config["replies"].items() if text in prompt), None)
+        tokens = fake_tokens(prompt, body.get("max_tokens")) if reply is None \
+            else re.findall(r"\s*\S+", reply)
         head = {"id": "chatcmpl-fake", "created": 0, "model": body["model"]}
+        prompt_tokens = self._report(_contents(body["messages"]), len(tokens))
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
+                 "total_tokens": prompt_tokens + len(tokens)}
         if not body.get("stream"):
             message = {"role": "assistant", "content": "".join(tokens)}
             return web.json_response({**head, "object": "chat.completion", "choices": [
-                {"index": 0, "message": message, "finish_reason": "stop"}]})
+                {"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage})
 
         def chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}
@@ -329,13 +358,24 @@ class FakeLLMServer:
 
         lines = [chunk({"role": "assistant", "content": ""})]
         lines += [chunk({"content": token}) for token in tokens]
-        lines += [chunk({}, "stop"), b"data: [DONE]\n\n"]
+        lines.append(chunk({}, "stop"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            event = {**head, "object": "chat.completion.chunk", "choices": [], "usage": usage}
+            lines.append(b"data: " + json.dumps(event).encode() + b"\n\n")
+        lines.append(b"data: [DONE]\n\n")
         return await self._stream(request, "text/event-stream", lines)
 
     async def _openai_models(self, request: web.Request) -> web.StreamResponse:
         names = self.config["models"] or ["fake-model"]
         return web.json_response({"object": "list", "data": [
             {"id": name, "object": "model", "owned_by": "fake"} for name in names]})
+
+    def _report(self, texts: list[str], completion_tokens: int = 0) -> int:
+        """Count a response's tokens in the stats; its prompt tokens."""
+        prompt_tokens = fake_prompt_tokens(texts)
+        self.usage["prompt_tokens"] += prompt_tokens
+        self.usage["completion_tokens"] += completion_tokens
+        return prompt_tokens
 
     # -- Ollama ---------------------------------------------------------------------------------
 
@@ -345,7 +385,8 @@ class FakeLLMServer:
             return parsed
         body, texts, dim = parsed
         return web.json_response({"model": body["model"],
-                                  "embeddings": [fake_vector(t, dim) for t in texts]})
+                                  "embeddings": [fake_vector(t, dim) for t in texts],
+                                  "prompt_eval_count": self._report(texts)})
 
     async def _ollama_chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
@@ -358,11 +399,29 @@ class FakeLLMServer:
             return {"model": body["model"], "created_at": "1970-01-01T00:00:00Z",
                     "message": {"role": "assistant", "content": content}, "done": done}
 
+        counts = {"done_reason": "stop", "eval_count": len(tokens),
+                  "prompt_eval_count": self._report(_contents(body["messages"]), len(tokens))}
         if not body.get("stream", True):
-            return web.json_response({**event("".join(tokens), True), "done_reason": "stop"})
+            return web.json_response({**event("".join(tokens), True), **counts})
         lines = [json.dumps(event(token, False)).encode() + b"\n" for token in tokens]
-        lines.append(json.dumps({**event("", True), "done_reason": "stop"}).encode() + b"\n")
+        lines.append(json.dumps({**event("", True), **counts}).encode() + b"\n")
         return await self._stream(request, "application/x-ndjson", lines)
+
+    # -- rerank ---------------------------------------------------------------------------------
+
+    async def _rerank(self, request: web.Request) -> web.StreamResponse:
+        """Cohere-style at /v1/rerank (best `top_n` first), TEI-style at /rerank (all texts)."""
+        body = await self._body(request)
+        tei = request.path == "/rerank"
+        documents = body["texts"] if tei else body["documents"]
+        self.inputs[request.path] += len(documents)
+        scores = [fake_relevance(body["query"], doc) for doc in documents]
+        order = sorted(range(len(documents)), key=lambda i: (-scores[i], i))
+        if tei:
+            return web.json_response([{"index": i, "score": scores[i]} for i in order])
+        top = order[:body.get("top_n") or len(order)]
+        return web.json_response({"model": body.get("model"), "results": [
+            {"index": i, "relevance_score": scores[i]} for i in top]})
 
     # -- SearxNG --------------------------------------------------------------------------------
 
@@ -381,6 +440,8 @@ class FakeLLMServer:
     async def _get_stats(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({
             "requests": dict(self.requests), "total": sum(self.requests.values()),
+            "usage": {"prompt_tokens": self.usage["prompt_tokens"],
+                      "completion_tokens": self.usage["completion_tokens"]},
             "inputs": dict(self.inputs), "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
             "peak_embed_running": self.peak_embed_running, "last": self.last,
@@ -413,6 +474,10 @@ class FakeLLMServer:
         self._rng.seed(self.faults["seed"])
         self._reset_stats()
         return web.json_response({"config": self.config, "faults": self.faults})
+
+
+def _contents(messages: list[dict[str, Any]]) -> list[str]:
+    return [str(m.get("content") or "") for m in messages]
 
 
 def _last_user_message(messages: list[dict[str, Any]]) -> str:

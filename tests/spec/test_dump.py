@@ -27,6 +27,7 @@ REQUIRED_PARAMS: dict[str, dict[str, Any]] = {
     "keyword_search": {"index": resource("corpus", name="index", path=None)},
     "ingest": {"index": resource("corpus", name="index", path=None)},
     "web_search": {"client": resource("searx", name="web", base_url="http://127.0.0.1:9")},
+    "rerank": {"reranker": resource("lexical_reranker", name="reranker")},
     "dask_test_logged": {"log": "computed.log"},  # tests/dask/nodes.py, when collected
 }
 

@@ -1,0 +1,36 @@
+"""The shipped pipelines on the shipped labelled set over docs/: quality must not fall below
+floors set from measurement (docs/retrieval.md, "Measuring quality", has the figures; each
+floor is the figure measured when it was set, less a margin for docs that change)."""
+
+import pytest
+
+from llmkit.eval import evaluate, load_dataset
+from llmkit.spec import load_pipeline
+
+from .fakes import PIPELINES
+
+DATASET = PIPELINES / "datasets" / "docs_qa.jsonl"
+FLOORS = {  # measured less about 0.05; measured (hit, recall, MRR, nDCG, contains): rag
+    # 0.940 0.850 0.813 0.777 0.760, hybrid 1.000 0.880 0.863 0.802 0.760
+    "rag.yaml": {"hit": 0.89, "recall": 0.80, "mrr": 0.76, "ndcg": 0.72, "contains": 0.71},
+    "hybrid.yaml": {"hit": 0.95, "recall": 0.83, "mrr": 0.81, "ndcg": 0.75, "contains": 0.71},
+}
+
+
+@pytest.fixture
+def in_the_project(tmp_path, monkeypatch):
+    """The pipelines index the project's docs/ into a scratch index."""
+    monkeypatch.chdir(PIPELINES.parent)
+    monkeypatch.delenv("LLMKIT_DOCS", raising=False)
+    monkeypatch.setenv("LLMKIT_INDEX", str(tmp_path / "index"))
+
+
+@pytest.mark.parametrize("pipeline", sorted(FLOORS))
+def test_the_shipped_pipelines_stay_above_their_floors(pipeline, in_the_project):
+    examples = load_dataset(DATASET)
+    assert len(examples) >= 50
+    result = evaluate(load_pipeline(PIPELINES / pipeline), examples, k=4)
+    assert result.errors == 0
+    measured = {metric: round(result.mean(metric), 3) for metric in FLOORS[pipeline]}
+    below = {m: (v, FLOORS[pipeline][m]) for m, v in measured.items() if v < FLOORS[pipeline][m]}
+    assert not below, f"{pipeline}: (measured, floor) {below}; all: {measured}"
