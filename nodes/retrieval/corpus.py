@@ -28,6 +28,7 @@ from llmkit.nodes.protocols import AsyncEmbedder, Embedder
 from llmkit.nodes.retrieval.bm25 import BM25Index
 from llmkit.nodes.retrieval.documents import (
     DEFAULT_PATTERNS,
+    SPLIT_VERSION,
     file_problem,
     file_sha256,
     find_files,
@@ -144,7 +145,7 @@ class Corpus:
     # -- identity -------------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
         return {"embedder": self.embedder.llmkit_fingerprint(), "chunk_size": self.chunk_size,
-                "overlap": self.overlap}
+                "overlap": self.overlap, "split": SPLIT_VERSION}
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """Changes whenever the indexed content does: search results are cached on it. Reads

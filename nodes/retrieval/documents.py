@@ -27,6 +27,9 @@ __all__ = ["DocumentsNotFoundError", "Loaded", "file_problem", "file_sha256", "f
            "html_to_text", "load_files", "named_files", "read_chunks", "read_document",
            "sentence_ends", "sentences", "split", "unsupported_files"]
 
+# Bumped whenever `split` cuts a text differently, so indexes built by the old one rebuild
+# (2: no headings inside fenced code blocks).
+SPLIT_VERSION = 2
 DEFAULT_PATTERNS = ("**/*.md", "**/*.markdown", "**/*.txt", "**/*.rst", "**/*.html", "**/*.htm",
                     "**/*.pdf", "**/*.docx")
 _FORMATS = {".md": "md", ".markdown": "md", ".rst": "rst", ".html": "html", ".htm": "html",
@@ -42,6 +45,7 @@ _CLOSER = "[\"'\u201d\u2019)\\]]"
 _SENTENCE_BREAK = re.compile(f"(?:(?<={_SENTENCE_END})|(?<={_SENTENCE_END}{_CLOSER}))\\s+")
 _MD_HEADING = re.compile(r"^#{1,6}[ \t]+\S.*$", re.MULTILINE)
 _RST_HEADING = re.compile(r"^\S.*\n([=\-~^\"'`#*+:.])\1{2,}[ \t]*$", re.MULTILINE)
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})(.*)$", re.MULTILINE)
 
 
 class DocumentsNotFoundError(LlmkitError, FileNotFoundError):
@@ -274,13 +278,37 @@ _ENDS = _table(".!?\u2026\u3002\uff01\uff1f")
 _CLOSERS = _table("\"'\u201d\u2019)]")
 
 
-def _headings(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, title) of each Markdown or RST heading line, in order."""
+def _headings(text: str, code: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """(start, end, title) of each Markdown or RST heading line, in order; none touching a
+    fenced code block of `code` (a `# comment` there, or a fence read as an RST underline)."""
     found = [(m.start(), m.end(), m.group().lstrip("#").strip())
              for m in _MD_HEADING.finditer(text)]
     found += [(m.start(), m.end(), m.group().splitlines()[0].strip())
               for m in _RST_HEADING.finditer(text)]
-    return sorted(found)
+    return sorted(h for h in found if not _inside(code, h[0]) and not _inside(code, h[1]))
+
+
+def _code_blocks(text: str, opened: str | None = None) -> tuple[list[tuple[int, int]],
+                                                                  str | None]:
+    """(start, end) of each fenced code block of `text`, fences included, and the fence of
+    the block still open at its end; `opened`: the fence of one open where `text` starts."""
+    blocks, start = [], 0
+    for m in _FENCE.finditer(text):
+        fence, rest = m.groups()
+        if opened is None:
+            opened, start = fence, m.start()
+        elif fence[0] == opened[0] and len(fence) >= len(opened) and not rest.strip():
+            blocks.append((start, m.end()))
+            opened = None
+    if opened is not None:
+        blocks.append((start, len(text)))
+    return blocks, opened
+
+
+def _inside(blocks: list[tuple[int, int]], position: int) -> bool:
+    """Whether `position` lies in one of `blocks` (sorted, not overlapping)."""
+    i = bisect_right(blocks, position, key=lambda block: block[0]) - 1
+    return i >= 0 and position <= blocks[i][1]
 
 
 def _breaks(text: str, headings: list[tuple[int, int, str]], offset: int = 0,
@@ -379,6 +407,7 @@ class _Streamed(_Whole):
         self._pieces, self._find_headings = pieces, headings
         self._text, self._base = "", 0
         self._pending = ""  # read after the last cut, not scanned yet
+        self._fence: str | None = None  # of a code block open at the last cut
         self._starts, self._titles = [], []
 
     def need(self, start: int, upto: int) -> None:
@@ -398,7 +427,8 @@ class _Streamed(_Whole):
                 return
             block, self._pending = self._pending[:cut], self._pending[cut:]
         offset = self._base + len(self._text)
-        headings = _headings(block) if self._find_headings else []
+        code, self._fence = _code_blocks(block, self._fence)
+        headings = _headings(block, code) if self._find_headings else []
         for found, new in zip(self.breaks, _breaks(block, headings, offset, piece is None),
                               strict=True):
             found.extend(new)
@@ -549,7 +579,8 @@ def split(doc: dict[str, Any], size: int = 800, overlap: int = 120, *,
     """
     text = doc["text"]
     source = doc.get("source", doc.get("id", ""))
-    headings = _headings(text) if doc.get("format") not in ("txt", "pdf") else []
+    headings = (_headings(text, _code_blocks(text)[0])
+                if doc.get("format") not in ("txt", "pdf") else [])
     return list(_chunks(_Whole(text, headings), source, doc.get("id", source), size, overlap,
                         tokens, doc.get("pages")))
 

@@ -99,6 +99,18 @@ def test_sections_start_chunks_with_their_heading():
     assert chunks[3]["section"].startswith("Section")
 
 
+@pytest.mark.parametrize("fence", ["```", "~~~~"])
+def test_lines_inside_a_code_block_are_never_headings(fence):
+    # a shell comment read as a Markdown heading, and a closing fence read as the RST
+    # underline of the line above it, named (and cut) sections after code lines
+    # a fence line with an info string opens a block but never closes one
+    code = f"{fence}bash\n{fence}py\n# a shell comment\nllmkit serve: listening\n{fence}\n"
+    text = (f"# Serving\n\n{'Some prose here. ' * 20}\n\n{code}\n{'More prose. ' * 30}\n"
+            f"Run this:\n{fence}\nllmkit run\n{fence}\n{'Tail prose. ' * 30}\n")
+    chunks = split({"id": "d", "format": "md", "text": text}, size=200, overlap=20)
+    assert {c["section"] for c in chunks} == {"Serving"}
+
+
 def test_long_word_is_cut_and_plain_text_has_no_headings():
     doc = {"id": "t", "format": "txt", "text": "x" * 250 + " # not a heading\n# still text"}
     chunks = split(doc, size=100, overlap=10)

@@ -19,6 +19,7 @@ from llmkit.nodes.retrieval.documents import load_files, read_chunks, split
 PIECES = ["word", "longerword", " ", "  ", "\t", ".", "!", "?", "\u2026", "\u3002", "\u201d",
           ")", "\n", "\n\n", "\n\n\n", "\r\n", "# Heading\n", "## Sub heading\n", "#nope\n",
           "Title\n=====\n", "=====\n", "---\n", "- item\n", "###\n", "~~~~ \n", "\u3000",
+          "```\n", "```py\n",
           "\u2028", "\u00a0", "caf\u00e9", "\u4e2d\u6587", "\U0001f600", "\ufeff", "x" * 40]
 
 
