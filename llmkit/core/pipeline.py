@@ -311,9 +311,9 @@ class Pipeline:
 
         self.validate()
         types = {name: node.type_name for name, node in self.nodes.items()}
+        stats, wall = (None, 0.0) if profile is None else (profile.nodes, profile.wall_seconds)
         return save(pipeline_diagram(self.name, self.inputs, types, self.wiring,
-                                     self.output_map, None if profile is None else profile.nodes),
-                    path, format)
+                                     self.output_map, stats, wall), path, format)
 
     def _repr_svg_(self) -> str | None:
         """A notebook shows the pipeline as a picture (as text when it is invalid)."""

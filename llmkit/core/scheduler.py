@@ -276,6 +276,8 @@ class Scheduler:
         if caller.observes:
             self.observers += 1
             self.tracing += caller.trace is not None
+        if caller.profile is not None:
+            caller.profile.enter()
 
     def admit(self, caller: Caller, index: int, inputs: dict[str, Any]) -> None:
         """Start a run; its source nodes see it at once. Call `notify` after admitting."""
@@ -303,6 +305,8 @@ class Scheduler:
         if caller.observes:
             self.observers -= 1
             self.tracing -= caller.trace is not None
+        if caller.profile is not None:
+            caller.profile.exit()
         if not caller.runs:
             return []
         for run in list(caller.runs.values()):

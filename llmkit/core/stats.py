@@ -6,6 +6,7 @@ A `Profile` prints as its table (`print(profile)`) and shows as an HTML table in
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +35,16 @@ class NodeStats:
     completion_tokens: int = 0
     cost: float = 0.0
     _times: list[float] = field(default_factory=list, repr=False)
+    # (start, end) of the most recent calls, for `busy_seconds`; older ones are folded into
+    # `_folded` seconds, none of it before `_folded_until`
+    _spans: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    _folded: float = field(default=0.0, repr=False)
+    _folded_until: float = field(default=float("-inf"), repr=False)
 
-    def record_call(self, size: int, seconds: float, errors: int) -> None:
+    def record_call(self, size: int, seconds: float, errors: int,
+                    end: float | None = None) -> None:
+        """Count one call of `size` items that took `seconds` and ended at `end`
+        (`time.perf_counter()`, default now)."""
         self.calls += 1
         self.items += size
         self.errors += errors
@@ -44,6 +53,17 @@ class NodeStats:
             self._times.append(seconds)
         else:
             self._times[self.calls % _SAMPLES] = seconds
+        end = time.perf_counter() if end is None else end
+        self._spans.append((end - seconds, end))
+        if len(self._spans) > 2 * _SAMPLES:
+            old, self._spans = self._spans[:_SAMPLES], self._spans[_SAMPLES:]
+            self._folded, self._folded_until = _union(old, self._folded, self._folded_until)
+
+    @property
+    def busy_seconds(self) -> float:
+        """Time during which at least one call of the node was running: its calls' total
+        time with the overlaps of concurrent calls counted once."""
+        return _union(self._spans, self._folded, self._folded_until)[0]
 
     def record_usage(self, usage: Usage) -> None:
         self.prompt_tokens += usage.prompt_tokens
@@ -55,6 +75,7 @@ class NodeStats:
         for counter in _COUNTERS:
             setattr(self, counter, getattr(self, counter) + getattr(other, counter))
         self._times.extend(other._times[:max(0, _SAMPLES - len(self._times))])
+        self._folded += other.busy_seconds  # another process's clock: no overlap known
 
     @property
     def mean_batch(self) -> float:
@@ -68,14 +89,46 @@ class NodeStats:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _union(spans: list[tuple[float, float]], seconds: float,
+           after: float) -> tuple[float, float]:
+    """`seconds` plus the length of the union of `spans` past `after`, and the new `after`."""
+    for start, end in sorted(spans):
+        start = max(start, after)
+        if end > start:
+            seconds += end - start
+            after = end
+    return seconds, after
+
+
 @dataclass
 class Profile:
-    """Statistics by node name; pass one as `profile=` to `run_many` and print it after."""
+    """Statistics by node name; pass one as `profile=` to `run_many` and print it after.
+    `wall_seconds` is the time some call that fills it was running (run_many, arun, ...)."""
 
     nodes: dict[str, NodeStats] = field(default_factory=dict)
+    _wall: float = field(default=0.0, repr=False)
+    _open: int = field(default=0, repr=False)  # callers filling it now
+    _since: float = field(default=0.0, repr=False)
 
     def node(self, name: str) -> NodeStats:
         return self.nodes.setdefault(name, NodeStats())
+
+    def enter(self) -> None:
+        """A caller starts filling this profile (the scheduler calls it)."""
+        if self._open == 0:
+            self._since = time.perf_counter()
+        self._open += 1
+
+    def exit(self) -> None:
+        """That caller is done."""
+        self._open -= 1
+        if self._open == 0:
+            self._wall += time.perf_counter() - self._since
+
+    @property
+    def wall_seconds(self) -> float:
+        """Time during which at least one caller was filling this profile."""
+        return self._wall + (time.perf_counter() - self._since if self._open else 0.0)
 
     @property
     def usage(self) -> Usage:

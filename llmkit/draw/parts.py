@@ -14,10 +14,10 @@ __all__ = ["pipeline_diagram"]
 
 def pipeline_diagram(name: str, inputs: Iterable[str], types: Mapping[str, str],
                      wiring: Mapping[str, Mapping[str, str]], outputs: Mapping[str, str],
-                     stats: Mapping[str, Stats] | None = None) -> Diagram:
+                     stats: Mapping[str, Stats] | None = None, wall: float = 0.0) -> Diagram:
     """The diagram of a pipeline: `types` (node name → type name), `wiring` (node name →
     port → source, "input" or "node.port"), `outputs` (name → source); with `stats` (node
-    name → its run statistics), each node carries its figures."""
+    name → its run statistics; `wall`, the run's wall time), each node carries its figures."""
     boxes = [Box(f"input:{i}", i, "input") for i in inputs]
     boxes += [Box(f"node:{n}", n, "node", t) for n, t in types.items()]
     boxes += [Box(f"output:{o}", o, "output") for o in outputs]
@@ -34,4 +34,4 @@ def pipeline_diagram(name: str, inputs: Iterable[str], types: Mapping[str, str],
              for port, ref in ports.items()]
     edges += [edge(ref, f"output:{o}") for o, ref in outputs.items()]
     diagram = Diagram(name, tuple(boxes), tuple(edges))
-    return annotate(diagram, stats) if stats is not None else diagram
+    return annotate(diagram, stats, wall) if stats is not None else diagram

@@ -73,7 +73,7 @@ def test_profile_out_draws_each_nodes_figures(llmkit, tmp_path):
         assert "1 call · batch 6.0" in shown, shown
         assert "cache hits 0%" in shown
         assert any(t.startswith("p50 ") and " · p95 " in t for t in shown)
-        assert any(t.endswith("% of call time") for t in shown)
+        assert any(t.endswith("% of wall time") for t in shown)
     assert sum(t == "bottleneck" for shown in boxes.values() for t in shown) == 1
 
 

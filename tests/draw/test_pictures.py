@@ -7,6 +7,7 @@ import io
 import itertools
 import os
 import random
+import time
 
 import pytest
 
@@ -90,29 +91,37 @@ def random_diagram(size: int, rng: random.Random) -> Diagram:
 
 
 def test_a_run_drawn_shows_each_nodes_figures_and_marks_the_bottleneck():
-    p = python_pipeline()
+    p = python_pipeline().add("nap", nap, text="shout.output")  # the slowest node by far
     profile = Profile()
     p.run_many([{"text": f" hello world {i} "} for i in range(5)], profile=profile)
-    profile.node("shout").seconds += 10.0  # the slowest node by far
     svg = profile.draw(p)
     boxes = box_texts(svg)
-    total = sum(s.seconds for s in profile.nodes.values())
+    wall = profile.wall_seconds
     for name, stats in profile.nodes.items():
         shown = [t for t in boxes[f"node:{name}"] if t != "bottleneck"]
         assert shown == [
-            name, f"tests.draw.conftest:{name}",
+            name, f"tests.draw.test_pictures:{name}" if name == "nap" else
+            f"tests.draw.conftest:{name}",
             f"{stats.calls} call{'s' if stats.calls != 1 else ''} · batch {stats.mean_batch:.1f}",
-            "no cache", shown[4], f"{stats.seconds / total:.0%} of call time"]
+            "no cache", shown[4], f"{stats.busy_seconds / wall:.0%} of wall time"]
         assert shown[4].startswith("p50 ") and " · p95 " in shown[4]
-    assert boxes["node:shout"][1] == "bottleneck"
+    assert boxes["node:nap"][1] == "bottleneck"
     assert texts(svg).count("bottleneck") == 1
-    assert "spent in calls" in texts(svg)[-1]
+    assert "wall time each node was busy" in texts(svg)[-1]
+    nap_stats = profile.nodes["nap"]  # 5 naps of 10 ms, in up to 4 threads at once
+    assert 0.01 <= nap_stats.busy_seconds <= min(nap_stats.seconds, wall)
+
+
+@node(inline=False)
+def nap(text: str) -> str:
+    time.sleep(0.01)
+    return text
 
 
 def test_cache_hit_rate_and_call_times_as_drawn():
     class Stats:
         calls, items, errors, cache_hits, cache_misses, seconds = 1, 4, 0, 3, 1, 0.5
-        mean_batch = 4.0
+        busy_seconds, mean_batch = 0.5, 4.0
 
         def percentile(self, q: float) -> float:
             return 0.25 if q == 0.5 else 0.5
