@@ -232,7 +232,8 @@ def rag_chain(args: argparse.Namespace, base_url: str) -> tuple[Subject, RAGChai
     rag = RAGChain.from_documents(
         corpus(args.chunks),
         embedder=OpenAIEmbedder(args.embed_model, base_url=base_url, api_key=args.api_key),
-        llm=OpenAIChat(args.chat_model, base_url=base_url, api_key=args.api_key))
+        llm=OpenAIChat(args.chat_model, base_url=base_url, api_key=args.api_key),
+        cache=None)  # measure the calls: a chain's default cache would answer repeats
     generate = rag.pipeline.nodes["generate"]
     if args.concurrency:
         generate.configure(concurrency=args.concurrency)

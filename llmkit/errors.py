@@ -8,6 +8,7 @@
     │   ├── UnwiredInputError .... a required input port has no source
     │   ├── DuplicateSourceError . one input port is wired from two sources
     │   ├── CycleError ........... the nodes do not form a DAG
+    │   ├── PortTypeError ........ a wire's source type does not fit its target port's
     │   └── SpecError ............ a YAML file is malformed (carries file:line:column)
     ├── InputError ............... a run's inputs miss a pipeline input or name an unknown one
     ├── NodeError ................ a node failed for one run (node name and cause)
@@ -69,6 +70,10 @@ class DuplicateSourceError(PipelineError):
 
 
 class CycleError(PipelineError):
+    pass
+
+
+class PortTypeError(PipelineError):
     pass
 
 

@@ -17,6 +17,7 @@ from llmkit.core.pipeline import Pipeline
 __all__ = ["Answer", "RAGChain", "Source"]
 
 OnEvent = Callable[[Event], None]
+_UNSET: Any = object()  # a param left out (None means something: no system prompt)
 
 
 @dataclass(frozen=True)
@@ -51,28 +52,38 @@ class RAGChain:
     @classmethod
     def from_documents(cls, path_or_docs: str | os.PathLike[str] | Sequence[str | dict[str, Any]],
                        *, index: str | os.PathLike[str] | None = None, embedder: Any = None,
-                       llm: Any = None, k: int = 4, max_chars: int = 4000,
-                       hybrid: bool = False, cache: Any = None) -> RAGChain:
+                       llm: Any = None, model: str | None = None, k: int = 4,
+                       max_chars: int = 4000, chunk_size: int = 800, overlap: int = 120,
+                       template: str | None = None, system_prompt: Any = _UNSET,
+                       hybrid: bool = False, cache: Any = "index") -> RAGChain:
         """Index a folder (or a list of texts / `{"text", "source"}` dicts) and answer from it.
 
         `index` is where the index is kept (default: `.llmkit/indexes/<folder>-<hash>` for a
         folder, memory only for a list); a folder is ingested incrementally, so a second
         start skips unchanged files. An `index` that is or lies in the folder (unless a
         hidden folder holds it), or an existing path that is not an llmkit index, is refused
-        (`IndexPathError`): nothing of yours is replaced. `embedder` defaults to the
-        offline hashing embedder, `llm` to the offline extractive generator; `hybrid` fuses
-        BM25 with vector search. `cache` is a store (`MemoryCache()`, ...) for node results.
+        (`IndexPathError`): nothing of yours is replaced. `chunk_size` and `overlap` (in
+        characters) cut the documents, `k` chunks answer each question, within `max_chars`.
+        `embedder` defaults to the offline hashing embedder, `llm` to the offline extractive
+        generator (`model="name"` is `OpenAIChat(model="name")`, its server from
+        $OPENAI_BASE_URL); `template` and `system_prompt` are `generate`'s, for a chat
+        model. `hybrid` fuses BM25 with vector search. `cache`: "index" (the default)
+        keeps node results beside the index (an SQLite file `<index>.cache.db`, or memory
+        for an index in memory), so a second chain over the same folder answers a repeated
+        question without a model call; a store (`MemoryCache()`, ...) uses that store; None,
+        none (docs/cache.md).
         """
         from llmkit.nodes.generation.nodes import BuildContext, Generate
         from llmkit.nodes.retrieval.corpus import Corpus
         from llmkit.nodes.retrieval.nodes import Embed, Fuse, KeywordSearch, Search
 
+        chunking = {"chunk_size": chunk_size, "overlap": overlap}
         if isinstance(path_or_docs, (str, os.PathLike)):
             source = os.fspath(path_or_docs)
             corpus = Corpus(index if index is not None else _default_index(source),
-                            source=source, embedder=embedder)
+                            source=source, embedder=embedder, **chunking)
         else:
-            corpus = Corpus(index, embedder=embedder)
+            corpus = Corpus(index, embedder=embedder, **chunking)
             corpus.ingest_documents(path_or_docs)
         p = Pipeline("rag", inputs=["question"])
         p.add("embed", Embed(corpus.embedder), text="question")
@@ -83,9 +94,13 @@ class RAGChain:
             p.add("fuse", Fuse(k=k), a="search.hits", b="keywords.hits")
             hits = "fuse.hits"
         p.add("context", BuildContext(max_chars=max_chars), hits=hits)
-        p.add("generate", Generate(llm), question="question", context="context.text")
+        prompt = {} if template is None else {"template": template}
+        if system_prompt is not _UNSET:  # None: no system message
+            prompt["system_prompt"] = system_prompt
+        p.add("generate", Generate(_chat_model(llm, model), **prompt), question="question",
+              context="context.text")
         p.outputs(answer="generate.answer", sources="context.sources")
-        return cls(p, corpus, cache=cache)
+        return cls(p, corpus, cache=_index_cache(corpus) if cache == "index" else cache)
 
     # -- asking -------------------------------------------------------------------------
     def query(self, question: str, *, on_event: OnEvent | None = None) -> Answer:
@@ -124,6 +139,28 @@ class RAGChain:
     def stream(self, question: str) -> Iterator[str]:
         """Sync `astream`: pieces arrive as the background loop produces them."""
         yield from background.iterate(self.astream, question)
+
+
+def _chat_model(llm: Any, model: str | None) -> Any:
+    """`llm`, or an OpenAI-compatible chat model named `model`, or None (extractive)."""
+    if model is None:
+        return llm
+    if llm is not None:
+        raise ValueError("give llm= or model=, not both")
+    from llmkit.nodes.backends.openai import OpenAIChat
+
+    return OpenAIChat(model=model)
+
+
+def _index_cache(corpus: Any) -> Any:
+    """The cache beside `corpus`'s index: `<index>.cache.db`, or memory for no index path."""
+    from llmkit.cache import MemoryCache, SQLiteCache
+
+    if corpus.path is None:
+        return MemoryCache()
+    path = os.path.abspath(corpus.path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return SQLiteCache(f"{path}.cache.db")
 
 
 def _default_index(source: str) -> str:

@@ -12,11 +12,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["AsyncEmbedder", "BatchGenerator", "ChatModel", "Embedder", "Hit", "Ingester",
+from llmkit.core.ports import named
+
+__all__ = ["AsyncEmbedder", "BatchGenerator", "ChatModel", "Embedder", "Hit", "Hits", "Ingester",
            "Messages", "TextSearcher", "TokenCounter", "VectorSearcher"]
 
 #: A search result: `{"id": str, "score": float, "metadata": dict}` (plus `text` for chunks).
 Hit = dict[str, Any]
+#: The port type of search results, best first (shown as `Hits` in messages and listings).
+Hits = named("Hits", list[Hit])
 Messages = str | Sequence[Mapping[str, Any]]
 
 

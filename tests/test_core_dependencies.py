@@ -11,7 +11,8 @@ ROOT = Path(__file__).parents[1]
 # Installed by `[dev]` or an extra, or pulled in by those only: never by the core's own.
 NOT_CORE = ["sniffio", "trio", "starlette", "uvicorn", "prometheus_client", "redis", "dask",
             "distributed", "openai", "hypothesis", "pytest", "faiss", "psutil",
-            "sentence_transformers", "cloudpickle", "pypdf", "opentelemetry", "PIL"]
+            "sentence_transformers", "cloudpickle", "pypdf", "opentelemetry", "PIL",
+            "pydantic"]
 
 SCRIPT = f"""
 import importlib.abc, sys

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmkit.cli import eval as eval_command
+from llmkit.cli import plugins
 from llmkit.errors import LlmkitError, did_you_mean, one_line
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     args = _parser().parse_args(argv)
     try:
+        plugins.use(args)
         return args.handler(args)
     except KeyboardInterrupt:
         print("llmkit: interrupted", file=sys.stderr)
@@ -101,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     pipeline.add_argument("pipeline", metavar="PIPELINE", type=Path, help="a pipeline file")
     pipeline.add_argument("--allow-import", action="store_true",
                           help="allow 'module:Class' types (runs code the file names)")
+    plugins.add_option(pipeline)
     cache = argparse.ArgumentParser(add_help=False)
     cache.add_argument("--cache", metavar="URL",
                        help="memory://, sqlite:///path.db, redis://host:6379/0 or a path "
@@ -146,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="write the picture here (replaced at once) instead of stdout")
     graph.set_defaults(handler=_graph)
     nodes = commands.add_parser("nodes", help="list node and resource types")
+    plugins.add_option(nodes)
     nodes.set_defaults(handler=_nodes)
 
     ingest = commands.add_parser(
@@ -166,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="which corpus resource of --pipeline (when it has several)")
     ingest.add_argument("--allow-import", action="store_true",
                         help="allow 'module:Class' types in --pipeline (runs code it names)")
+    plugins.add_option(ingest)
     ingest.add_argument("--dim", type=_positive,
                         help="hashing embedder dimension (default 384)")
     ingest.add_argument("--chunk-size", type=_positive, metavar="CHARS",
@@ -205,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
                             "(default 1048576)")
     serve.add_argument("--allow-import", action="store_true",
                        help="allow 'module:Class' types (runs code the files name)")
+    plugins.add_option(serve)
     serve.set_defaults(handler=_serve)
 
     cache_command = commands.add_parser("cache", help="inspect or clear the result cache")
@@ -344,8 +350,9 @@ def _run_one(p: Pipeline, inputs: dict[str, Any], as_json: bool, options: dict[s
     from llmkit.errors import NodeError
     from llmkit.values import jsonable
 
+    shown: set[str] = set()  # outputs already printed as they streamed
     if not as_json and sys.stdout.isatty():
-        result = background.call(_stream_one, p, inputs, options)
+        result, shown = background.call(_stream_one, p, inputs, options)
     else:
         result = background.call(p.arun_many, [inputs], on_error="return", **options)[0]
     if isinstance(result, NodeError):
@@ -359,13 +366,17 @@ def _run_one(p: Pipeline, inputs: dict[str, Any], as_json: bool, options: dict[s
     if as_json:
         print(json.dumps(result, default=jsonable, ensure_ascii=False))
     else:
-        print(_readable(result))
+        rest = {name: value for name, value in result.items() if name not in shown}
+        if rest or not shown:
+            print(_readable(rest))
     return OK
 
 
-async def _stream_one(p: Pipeline, inputs: dict[str, Any], options: dict[str, Any]) -> Any:
+async def _stream_one(p: Pipeline, inputs: dict[str, Any], options: dict[str, Any],
+                      ) -> tuple[Any, set[str]]:
     """Run once, printing the streamed tokens of the last node that feeds an output (a final
-    `generate`) as they arrive, then a blank line; the run's outputs or its error.
+    `generate`) as they arrive, then a blank line; the run's outputs or its error, and the
+    names of the outputs that hold the streamed text (printed: not to print again).
 
     `runner.events` is what `Pipeline.astream` wraps; called directly, it takes the run
     options (`profile`, `cache`) and returns a failure instead of raising it."""
@@ -375,19 +386,24 @@ async def _stream_one(p: Pipeline, inputs: dict[str, Any], options: dict[str, An
     plan = p.validate()
     sources = {src for _, src, _ in plan.outputs if src != INPUT}
     streamed_node = plan.nodes[max(sources)].name if sources else None
-    printed = False
+    streamed: list[str] = []
     result: Any = None
     async for event in events(plan, inputs, on_error="return", **options):
         if event.kind == "token" and event.node == streamed_node:
             sys.stdout.write(event.data)
             sys.stdout.flush()
-            printed = True
+            streamed.append(event.data)
         elif event.kind == "result":
             result = event.data
-    if printed:
-        sys.stdout.write("\n\n")
-        sys.stdout.flush()
-    return result
+    if not streamed:
+        return result, set()
+    sys.stdout.write("\n\n")
+    sys.stdout.flush()
+    text = "".join(streamed).strip()
+    shown = {name for name, source, _ in plan.outputs if source == max(sources)
+             and isinstance(result, Mapping) and isinstance(result.get(name), str)
+             and result[name].strip() == text}
+    return result, shown
 
 
 def _run_batch(p: Pipeline, args: argparse.Namespace, options: dict[str, Any],
@@ -501,8 +517,11 @@ def _graph(args: argparse.Namespace) -> int:
 
 def _nodes(args: argparse.Namespace) -> int:
     from llmkit.cli.render import node_types
+    from llmkit.spec.catalog import broken_plugins
 
     print(node_types())
+    for problem in broken_plugins():
+        print(f"llmkit: warning: plugin {problem}", file=sys.stderr)
     return OK
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from llmkit.cli import plugins
 from llmkit.errors import InputError
 
 __all__ = ["add_parser"]
@@ -47,6 +48,7 @@ def add_parser(commands: Any, positive: Callable[[str], int]) -> None:
                     help="the judge's model (default $LLMKIT_MODEL)")
     ev.add_argument("--allow-import", action="store_true",
                     help="allow 'module:Class' types (runs code the files name)")
+    plugins.add_option(ev)
     ev.set_defaults(handler=run)
 
 

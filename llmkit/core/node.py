@@ -1,8 +1,8 @@
 """The node contract: named input ports, named output ports, static params, and one of two
 methods that do the work.
 
-A node subclasses `Node`, declares `inputs` and `outputs` (port name → type, for humans and
-docs; values are never checked at run time), takes its params in `__init__`, and implements
+A node subclasses `Node`, declares `inputs` and `outputs` (port name → type; a `@node`
+function's come from its annotations), takes its params in `__init__`, and implements
 
 - `run(**inputs) -> dict` — one item at a time, or
 - `run_batch(items: list[dict]) -> list[dict]` — a micro-batch of items of many concurrent
@@ -11,7 +11,8 @@ docs; values are never checked at run time), takes its params in `__init__`, and
 Either may be `async def`. Sync methods run in a worker thread, or in the event loop when
 their measured work is shorter than a thread hop (`inline=True` or `False` decides it).
 Optional input ports are listed in `defaults` with the value they take when nothing is
-wired to them.
+wired to them. Port types are checked once, when a pipeline is validated, where both ends of
+a wire declare one (`core/ports.py` has the rule); values are never checked at run time.
 
 Per-node `Settings` (batch size, wait, concurrency, retry, timeout, cache) have class-level
 defaults (`settings = Settings(max_batch=256)`, or a class attribute named like the setting:
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmkit.core.checks import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Check, boolean, optional
+from llmkit.core.ports import function_ports
 from llmkit.core.retry import Retry
 from llmkit.secrets import without_secrets
 
@@ -198,6 +200,11 @@ class Node:
         its params (a generator with a batch-capable or a per-request model) overrides it."""
         return _overrides(type(self), "run_batch")
 
+    def accepts_input(self, port: str) -> bool:
+        """Whether `port`, which `inputs` lacks, may be wired: a node whose ports are the
+        names it is wired with (an aggregate) adds it to its `inputs` and says True."""
+        return False
+
     def is_async(self) -> bool:
         """Whether the method the scheduler calls is a coroutine function."""
         method = type(self).run_batch if self.is_batch() else type(self).run
@@ -254,8 +261,7 @@ class FunctionNode(Node):
         self.single = isinstance(outputs, str)
         self._output_names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
         params = inspect.signature(fn).parameters.values()
-        self.inputs = {p.name: Any for p in params}
-        self.outputs = {name: Any for name in self._output_names}
+        self.inputs, self.outputs = function_ports(fn, self._output_names, self.single, batch)
         self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self._is_async = inspect.iscoroutinefunction(fn)
         self.version = version

@@ -8,6 +8,7 @@ value; it compiles the pipeline into an immutable `Plan` that the scheduler exec
 from __future__ import annotations
 
 import heapq
+import inspect
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -15,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from llmkit.core.node import Node
 from llmkit.core.plan import INPUT, Plan, PlanNode
+from llmkit.core.ports import mismatch
 from llmkit.errors import (
     CycleError,
     DuplicateNodeError,
     DuplicateSourceError,
+    InputError,
     PipelineError,
+    PortTypeError,
     UnknownNodeError,
     UnknownPortError,
     UnwiredInputError,
@@ -72,8 +76,8 @@ class Pipeline:
             raise DuplicateNodeError(f"a node named '{name}' is already in the pipeline",
                                      node=name)
         if not isinstance(node, Node):
-            raise PipelineError(f"node '{name}' is a {type(node).__name__}, not an llmkit Node",
-                                node=name)
+            raise PipelineError(f"node '{name}' is a {type(node).__name__}, not an llmkit Node"
+                                f"{_not_a_node_hint(node)}", node=name)
         for port in (*node.inputs, *node.outputs):  # ports set per instance come from params
             _check_name(f"node '{name}' port", port, node=name)
         self.nodes[name] = node
@@ -91,7 +95,7 @@ class Pipeline:
                 f"cannot wire into '{target}': no node '{node_name}'"
                 f"{did_you_mean(node_name, self.nodes)}", node=node_name, port=port)
         node = self.nodes[node_name]
-        if port not in node.inputs:
+        if port not in node.inputs and not node.accepts_input(port):
             raise UnknownPortError(
                 f"node '{node_name}' has no input port '{port}'{did_you_mean(port, node.inputs)}"
                 f"; its inputs are: {', '.join(node.inputs) or 'none'}", node=node_name,
@@ -175,11 +179,25 @@ class Pipeline:
             g.add_edge(src, dst, ports=ports)
         return g
 
+    def _check_types(self) -> None:
+        """Refuse a wire whose source's declared type does not fit its target port's."""
+        for name, wiring in self.wiring.items():
+            target = self.nodes[name].inputs
+            for port, source in wiring.items():
+                src, src_port = self._resolve(source, node=name, port=port)
+                given = self.inputs if src == INPUT else self.nodes[src].outputs  # type: ignore[index]
+                problem = mismatch(source, given[src_port], f"{name}.{port}", target[port])
+                if problem:
+                    raise PortTypeError(problem, node=name, port=port)
+
     def validate(self) -> Plan:
-        """Check the pipeline and compile it; raises a `PipelineError` subclass naming the
-        node and port at fault."""
+        """Check the pipeline (wiring, cycles, port types) and compile it; raises a
+        `PipelineError` subclass naming the node and port at fault."""
         if self._plan is not None:
             return self._plan
+        if not self.nodes:
+            raise PipelineError("the pipeline has no nodes: add at least one (p.add(name, "
+                                "node) in Python, an entry under 'nodes:' in a file)")
         for name, node in self.nodes.items():
             for port in node.inputs:
                 if port not in self.wiring[name] and port not in node.defaults:
@@ -196,6 +214,7 @@ class Pipeline:
             last, first = cycle[-1], cycle[0]  # the wired input that closes it is at fault
             raise CycleError(f"the pipeline has a cycle: {path}", node=first,
                              port=edges[last, first][0][1])
+        self._check_types()
         outputs = self.output_map
         resolved_outputs = {k: self._resolve(v, output=k) for k, v in outputs.items()}
         order = _topological_order(successors)
@@ -235,8 +254,8 @@ class Pipeline:
         (docs/observability.md)."""
         from llmkit.core import background
 
-        return background.call(self.arun, _one(inputs, kwargs), cache=cache, profile=profile,
-                               on_event=on_event)
+        return background.call(self.arun, self._one("run", inputs, kwargs), cache=cache,
+                               profile=profile, on_event=on_event)
 
     async def arun(self, inputs: Mapping[str, Any] | None = None, /, *,
                    cache: CacheStore | None = None, profile: Profile | None = None,
@@ -245,8 +264,8 @@ class Pipeline:
         """Async `run`."""
         from llmkit.core import runner
 
-        return await runner.run_one(self.validate(), _one(inputs, kwargs), cache=cache,
-                                    profile=profile, on_event=on_event)
+        return await runner.run_one(self.validate(), self._one("arun", inputs, kwargs),
+                                    cache=cache, profile=profile, on_event=on_event)
 
     def run_many(self, inputs: Iterable[Mapping[str, Any]], executor: Any = None,
                  **options: Any) -> list[Any]:
@@ -298,8 +317,22 @@ class Pipeline:
         event (`kind="result"`) carries the outputs."""
         from llmkit.core import runner
 
-        async for event in runner.events(self.validate(), _one(inputs, kwargs), cache=cache):
+        async for event in runner.events(self.validate(), self._one("astream", inputs, kwargs),
+                                         cache=cache):
             yield event
+
+    def _one(self, method: str, inputs: Mapping[str, Any] | None,
+             kwargs: dict[str, Any]) -> dict[str, Any]:
+        """One run's inputs: the mapping and the keyword arguments, merged; anything else
+        than a mapping is an `InputError` that shows both ways to pass them."""
+        if inputs is not None and not isinstance(inputs, Mapping):
+            name = next(iter(self.inputs), "name")
+            raise InputError(f"{method}() takes the run's inputs as a mapping, not a "
+                             f"{type(inputs).__name__}: write p.{method}({{{name!r}: ...}}) "
+                             f"or p.{method}({name}=...)")
+        merged = dict(inputs or {})
+        merged.update(kwargs)
+        return merged
 
     # -- pictures ------------------------------------------------------------------------
     def draw(self, path: str | PathLike[str] | None = None, *, format: str | None = None,
@@ -324,6 +357,15 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"
+
+
+def _not_a_node_hint(value: Any) -> str:
+    """How to make a node of what was given in its place: a function or a node class."""
+    if isinstance(value, type) and issubclass(value, Node):
+        return f": pass an instance, {value.__name__}(...)"
+    if inspect.isroutine(value):
+        return f": decorate {value.__name__} with @node (from llmkit import node) to make one"
+    return ""
 
 
 def _find_cycle(successors: Mapping[str, list[str]]) -> list[str] | None:
@@ -368,9 +410,3 @@ def _topological_order(successors: Mapping[str, list[str]]) -> list[str]:
             if not waiting[target]:
                 heapq.heappush(ready, position[target])
     return order
-
-
-def _one(inputs: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(inputs or {})
-    merged.update(kwargs)
-    return merged

@@ -245,6 +245,9 @@ class Scheduler:
         self.observers = 0  # callers that want events, statistics or spans
         self.tracing = 0  # callers that want spans
         self._inline_meter = Usage()
+        # runs finished by the call being reported, handed to their callers after its
+        # `node_finished`, so a listener sees a run's last call before `run_finished`
+        self._held: list[Run] | None = None
         self._callers: set[Caller] = set()
 
     def bind(self, tg: anyio.abc.TaskGroup, loop: asyncio.AbstractEventLoop | None = None
@@ -541,16 +544,25 @@ class Scheduler:
         shares = self._metered(ns, runs, meter) if meter is not None else None
         if spans is not None:  # before the runs go on: a run's span ends after its nodes'
             end_call(spans, runs, outcomes, meter, shares)
-        complete = self._complete
-        failed = [not complete(ns, run, outcome)
-                  for run, outcome in zip(runs, outcomes, strict=True)]
-        if ns.memo is not None:
-            self._store(ns, runs, outcomes)
-        ns.stats.record_call(len(runs), seconds, failed.count(True))
-        ns.call_seconds = seconds if ns.call_seconds == inf else (
-            0.8 * ns.call_seconds + 0.2 * seconds)
-        if self.observers:
-            self._tell("node_finished", ns, runs, seconds, failed, shares)
+        observed, outer = self.observers, self._held
+        if observed:
+            self._held = []
+        try:
+            complete = self._complete
+            failed = [not complete(ns, run, outcome)
+                      for run, outcome in zip(runs, outcomes, strict=True)]
+            if ns.memo is not None:
+                self._store(ns, runs, outcomes)
+            ns.stats.record_call(len(runs), seconds, failed.count(True))
+            ns.call_seconds = seconds if ns.call_seconds == inf else (
+                0.8 * ns.call_seconds + 0.2 * seconds)
+            if observed:
+                self._tell("node_finished", ns, runs, seconds, failed, shares)
+        finally:
+            if observed:
+                held, self._held = self._held, outer
+                for run in held:
+                    run.owner.done(run)
 
     def _metered(self, ns: _NodeState, runs: list[Run], meter: Usage) -> list[Usage] | None:
         """Count a call's tokens for the node, and for the runs whose callers observe, their
@@ -652,13 +664,19 @@ class Scheduler:
         self.live -= 1
         owner = run.owner
         del owner.runs[run.index]
-        owner.done(run)
+        if self._held is not None:
+            self._held.append(run)
+        else:
+            owner.done(run)
 
     def _fail(self, run: Run, error: NodeError) -> None:
         run.error = error
         self._wake.set()  # nodes that no longer wait for this run may flush now
         self._end(run)
-        run.owner.done(run)
+        if self._held is not None:
+            self._held.append(run)
+        else:
+            run.owner.done(run)
 
     def _end(self, run: Run) -> None:
         """Take a failed or withdrawn run out of the count of every node it has not reached."""

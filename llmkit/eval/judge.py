@@ -18,7 +18,7 @@ from llmkit.core.registry import RESOURCE_TYPES
 from llmkit.errors import LlmkitError, NodeError
 from llmkit.eval.runner import Outcome
 from llmkit.nodes.generation.nodes import Generate
-from llmkit.spec.catalog import load_library, lookup_resource
+from llmkit.spec.catalog import load_plugins, lookup_resource
 
 __all__ = ["SYSTEM", "Judge", "open_judge", "verdict"]
 
@@ -39,7 +39,7 @@ def open_judge(spec: str, model: str | None = None) -> Any:
     """The chat model `--judge` names: an OpenAI-compatible base URL (http://.../v1), or a
     chat resource type (`openai_chat`, `ollama_chat`) configured from its environment."""
     url = spec.startswith(("http://", "https://"))
-    load_library()
+    load_plugins()  # a plugin may bring its own chat type
     chats = sorted(name for name in RESOURCE_TYPES if name.endswith("_chat"))
     if not url and spec not in chats:
         raise LlmkitError(f"--judge {spec!r}: expected a server's base URL (http://HOST/v1) or "

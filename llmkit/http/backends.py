@@ -8,7 +8,8 @@ add only where their server and key come from, and their wire format.
   `concurrency` of them in flight per call, rows in input order, float32. Vectors of the
   wrong shape are a `BackendError` (a retry gets the same); per-token vectors (llama.cpp's
   server without pooling) are averaged with `pooling="mean"`.
-- `HttpChat.agenerate(prompt)` / `astream(prompt)`: a prompt string or a list of messages;
+- `HttpChat.agenerate(prompt, schema=)` / `astream(prompt)`: a prompt string or a list of
+  messages, and for `agenerate` a JSON Schema the reply must follow (`_structured`);
   `system_prompt`, when set, is prepended unless the messages start with a system message.
   The model defaults to $LLMKIT_MODEL. A stream that ends before its end marker raises a
   `RetryableError` after its pieces: a cut-off answer is never returned as whole.
@@ -320,6 +321,11 @@ class HttpChat(HttpModel):
         is complete (its end marker, or a finish reason); a line that reports usage is
         `_meter`ed."""
 
+    def _structured(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        """The body's fields that ask for a reply following the JSON Schema `schema`."""
+        raise BackendError(f"{type(self).__name__} does not support structured output "
+                           "(schema:): use openai_chat or ollama_chat")
+
     @property
     def deterministic(self) -> bool:
         return self.temperature == 0
@@ -329,9 +335,13 @@ class HttpChat(HttpModel):
                 "temperature": self.temperature, "max_tokens": self.max_tokens,
                 "stop": self.stop, "seed": self.seed, "system_prompt": self.system_prompt}
 
-    async def agenerate(self, messages_or_prompt: Messages) -> str:
-        """The model's whole answer."""
+    async def agenerate(self, messages_or_prompt: Messages, *,
+                        schema: Mapping[str, Any] | None = None) -> str:
+        """The model's whole answer; with `schema` (a JSON Schema) the server is asked for
+        JSON that follows it (checking the reply is the caller's: see `generate`)."""
         payload = self._payload(self._messages(messages_or_prompt), False)
+        if schema is not None:
+            payload.update(self._structured(schema))
         body = await self.http.post_json(self._url, payload, model=self.model)
         reply = self._reply(body)
         self._meter(body)

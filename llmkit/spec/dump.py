@@ -1,11 +1,13 @@
 """Writes a `Pipeline` as a pipeline file: what a person would write (params and settings
 that differ from their defaults, keys the loaded file wrote), references as loaded, secrets
-never in clear, resources declared under `resources:` and referred to as `$name`.
+never in clear, resources declared under `resources:` and referred to as `$name`, paths
+written to load back to the same place (`_Dumper.path_value`).
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +17,7 @@ from llmkit.core.node import FunctionNode, Node
 from llmkit.core.pipeline import Pipeline
 from llmkit.errors import PipelineError
 from llmkit.secrets import REDACTED, is_secret_name
-from llmkit.spec.catalog import load_library
+from llmkit.spec.catalog import function_factory, load_plugins, lookup_resource
 from llmkit.spec.format import (
     CACHE_KEYS,
     DEFAULT_NAME,
@@ -30,24 +32,30 @@ from llmkit.spec.format import (
     parameters,
     same,
 )
-from llmkit.spec.resources import ResourceSpec, spec_of
+from llmkit.spec.names import decorated, node_type, resource_type
+from llmkit.spec.resources import ResourceSpec, path_params, spec_of
 from llmkit.spec.yaml import Path
 
 __all__ = ["dump_pipeline"]
 
 
-def dump_pipeline(p: Pipeline) -> str:
+def dump_pipeline(p: Pipeline, *, base: str | os.PathLike[str] | None = None) -> str:
     """The pipeline as YAML: what a person would write (params and settings that differ from
-    their defaults), with `${VAR}` references as loaded and other secrets as `***`."""
-    load_library()  # node types an entry point registers are written by their short names
-    return _Dumper(p).text()
+    their defaults), with `${VAR}` references as loaded and other secrets as `***`. Types are
+    written by names that load back (`llmkit.spec.names`); a type no file can name (defined in
+    `__main__`, a lambda, a class or function defined inside a function) is an error. `base`
+    is the folder of the file the text goes to (None: text, read from the current
+    directory); a relative path that would mean another place there is written absolute."""
+    load_plugins()  # the types of plugins are written by their short names
+    return _Dumper(p, base).text()
 
 
 class _Dumper:
     """One dump: the pipeline as plain data in the order a person writes it."""
 
-    def __init__(self, p: Pipeline) -> None:
+    def __init__(self, p: Pipeline, base: str | os.PathLike[str] | None) -> None:
         self.p = p
+        self.base = os.path.abspath(base if base is not None else os.curdir)
         self.origin = ORIGINS.get(p)
         self.resources: dict[str, Any] = {}  # written resources, by name
         self.names: dict[int, str] = {}  # id(spec) -> name written
@@ -57,6 +65,19 @@ class _Dumper:
 
     def written(self, path: Path) -> bool:
         return self.origin is not None and path in self.origin.doc.keys
+
+    def written_value(self, path: Path) -> Any:
+        """The value the loaded file gave at `path` (references expanded), else None."""
+        if self.origin is None:
+            return None
+        if path in self.origin.raw:
+            return self.origin.raw[path][1]
+        value = self.origin.doc.data
+        for key in path:
+            if not isinstance(value, dict) or key not in value:
+                return None
+            value = value[key]
+        return value
 
     def text(self) -> str:
         p = self.p
@@ -87,14 +108,18 @@ class _Dumper:
 
     def node(self, name: str, node: Node) -> dict[str, Any]:
         path = ("nodes", name)
-        if isinstance(node, FunctionNode):
-            raise PipelineError(f"node '{name}' is made from a function (@node): a pipeline "
-                                "file can only name node classes")
-        out: dict[str, Any] = {"type": self.value(node.type_name, (*path, "type"))}
-        known = parameters(type(node))
+        written = self.written_value((*path, "type"))
+        out: dict[str, Any] = {"type": self.value(node_type(node, f"node '{name}'", written),
+                                                  (*path, "type"))}
+        function = isinstance(node, FunctionNode)
+        known = parameters(function_factory(node.fn, decorated(node.fn)) if function
+                           else type(node))
         defaults = {p.name: p.default for p in known[0]} if known else {}
-        params = {k: self.value(v, (*path, "params", k), is_secret_name(k))
-                  for k, v in node.params.items()
+        given = {k: v for k, v in node.params.items() if not (function and k == "fn")}
+        paths = path_params(type(node))
+        params = {k: self.path_value(v, (*path, "params", k)) if k in paths
+                  else self.value(v, (*path, "params", k), is_secret_name(k))
+                  for k, v in given.items()
                   if k not in defaults or defaults[k] is inspect.Parameter.empty
                   or not same(v, defaults[k]) or self.written((*path, "params", k))}
         if params or self.written((*path, "params")):
@@ -177,9 +202,33 @@ class _Dumper:
         self.names[id(spec)] = name
         self.resources[name] = None  # keeps declaration order while params are converted
         path = ("resources", name)
-        self.resources[name] = {"type": self.value(spec.type, (*path, "type")), **{
-            k: self.value(v, (*path, k), is_secret_name(k)) for k, v in spec.params.items()}}
+        kind = resource_type(spec, f"resource '{name}'", self.written_value((*path, "type")))
+        paths = path_params(lookup_resource(spec.type, allow_import=True))  # built: imported
+        self.resources[name] = {"type": self.value(kind, (*path, "type")), **{
+            k: self.path_value(v, (*path, k)) if k in paths
+            else self.value(v, (*path, k), is_secret_name(k)) for k, v in spec.params.items()}}
         return name
+
+    def path_value(self, value: Any, path: Path) -> Any:
+        """A path param written to mean the same place when read from `self.base`: as the
+        file wrote it when that is its folder (or the path is absolute or `~`), else
+        absolute. A relative path not from a file's folder is the current directory's."""
+        written = self.origin.places.get(path) if self.origin else None
+        if written is not None and self.origin is not None:
+            here = self.origin.base is not None and _same_folder(self.origin.base, self.base)
+            if here or os.path.isabs(os.path.expanduser(written)):
+                return self.value(written, path)
+            return self.value(value, path)  # absolute: `place` made it so
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str) and not os.path.isabs(os.path.expanduser(value)) \
+                and not _same_folder(os.curdir, self.base):
+            return self.value(os.path.abspath(value), path)
+        return self.value(value, path)
+
+
+def _same_folder(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _default_outputs(p: Pipeline) -> dict[str, str]:

@@ -9,7 +9,7 @@ import inspect
 import re
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmkit.core import checks
@@ -78,6 +78,9 @@ class Origin:
     secrets: frozenset[str]
     resources: dict[str, ResourceSpec]  # declared, in file order
     inputs_as_list: bool
+    base: str | None = None  # the file's folder; None for text
+    # path params that `place` moved, as written (`../docs`): so a dump for `base` writes them
+    places: dict[Path, str] = field(default_factory=dict)
 
 
 ORIGINS: weakref.WeakKeyDictionary[Pipeline, Origin] = weakref.WeakKeyDictionary()

@@ -5,9 +5,11 @@ Loading is safe: plain data only (no tags, no imports unless allowed), every err
 Strings may refer to the environment (`${VAR}`, `${VAR:-default}`, `$$` for a `$`; a
 secret-named variable only under a secret-named key), and param values to resources
 (`$name`), which are built once per loaded pipeline when the first node that uses them is
-built. A loaded pipeline remembers how it was written, so dumping it
-gives back the same file (references as written, secrets never in clear). docs/yaml.md is
-the reference for the format.
+built. Params that name a file or folder (a factory's `path_params`) are relative to the
+pipeline file's folder, unless they start with an environment variable's value, which is
+relative to the current directory as in a shell. A loaded pipeline remembers how it was
+written, so dumping it gives back the same file (references as written, secrets never in
+clear). docs/yaml.md is the reference for the format.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from llmkit.spec.format import (
     same,
     scrub,
 )
-from llmkit.spec.resources import ResourceSpec, remember
+from llmkit.spec.resources import ResourceSpec, path_params, place, remember
 from llmkit.spec.yaml import Doc, Path, ScalarError, parse, plain_scalar
 
 __all__ = ["MAX_FILE_BYTES", "SPEC_VERSION", "load_pipeline", "scrub_secrets"]
@@ -61,18 +63,20 @@ def load_pipeline(path_or_text: str | bytes | os.PathLike[str], *, allow_import:
     """Read a pipeline from a file path, or from YAML text (bytes, or a str that holds a
     newline or starts with `{`) of at most `MAX_FILE_BYTES`. Raises `SpecError`/
     `PipelineError` located in the file, or `OSError` when the file cannot be read."""
+    base = None  # text: relative paths stay relative to the current directory
     if isinstance(path_or_text, bytes) or (isinstance(path_or_text, str) and (
             "\n" in path_or_text or path_or_text.lstrip().startswith("{"))):
         text, file = path_or_text, "<string>"
     else:
         file = os.fspath(path_or_text)
+        base = os.path.dirname(os.path.abspath(file))
         with open(file, "rb") as f:  # a bounded read: /dev/zero or a FIFO cannot grow memory
             text = f.read(MAX_FILE_BYTES + 1)
     if len(text) > MAX_FILE_BYTES:
         raise SpecError(f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for "
                         "a pipeline file (keep large data such as documents or examples in "
                         "files that a node reads)", file=file)
-    return _Loader(parse(text, file), allow_import=allow_import, env=env).pipeline()
+    return _Loader(parse(text, file), allow_import=allow_import, env=env, base=base).pipeline()
 
 
 def scrub_secrets(p: Pipeline, text: str) -> str:
@@ -107,11 +111,15 @@ def _in_url_userinfo(raw: str, match: re.Match[str], path: Path) -> bool:
 class _Loader:
     """One load: interpolates the parsed file, builds resources, nodes and wiring."""
 
-    def __init__(self, doc: Doc, *, allow_import: bool, env: Mapping[str, str]) -> None:
+    def __init__(self, doc: Doc, *, allow_import: bool, env: Mapping[str, str],
+                 base: str | None) -> None:
         self.doc = doc
         self.allow_import = allow_import
         self.env = env
+        self.base = base  # the file's folder, which its relative paths start from
         self.raw: dict[Path, tuple[str, Any]] = {}
+        self.from_env: set[Path] = set()  # values that start with an environment variable's
+        self.places: dict[Path, str] = {}  # path params that `place` moved, as written
         self.secrets: set[str] = set()
         self.declared: dict[str, ResourceSpec] = {}
         self.built: dict[str, Any] = {}
@@ -182,8 +190,14 @@ class _Loader:
         for match in REFERENCE.finditer(raw):
             pieces.append(raw[end:match.start()])
             end = match.end()
-            pieces.append("$" if match["dollar"] else self.variable(
-                match, path, secret or _in_url_userinfo(raw, match, path)))
+            if match["dollar"]:
+                pieces.append("$")
+                continue
+            text, from_env = self.variable(match, path,
+                                           secret or _in_url_userinfo(raw, match, path))
+            if from_env and not "".join(pieces):
+                self.from_env.add(path)
+            pieces.append(text)
         pieces.append(raw[end:])
         text = "".join(pieces)
         whole = REFERENCE.fullmatch(raw)
@@ -197,8 +211,9 @@ class _Loader:
         self.raw[path] = (raw, value)
         return value
 
-    def variable(self, match: re.Match[str], path: Path, secret: bool) -> str:
-        """The text of one `${NAME}`/`${NAME:-default}`. A secret-named variable is refused
+    def variable(self, match: re.Match[str], path: Path, secret: bool) -> tuple[str, bool]:
+        """The text of one `${NAME}`/`${NAME:-default}`, and whether it is the environment's
+        (not the default, not empty). A secret-named variable is refused
         outside a secret key (or a URL's user info, see `_in_url_userinfo`): there its value
         would be printed, cached and logged in clear."""
         variable = VARIABLE.fullmatch(match["body"]) if match["close"] else None
@@ -216,10 +231,10 @@ class _Loader:
             if default is None:
                 raise self.error(path, f"{dotted(path)}: environment variable '{name}' is "
                                        f"not set (write ${{{name}:-default}} to give a default)")
-            return default
+            return default, False
         if is_secret_name(name):
             self.secrets.add(value)
-        return value
+        return value, value != ""
 
     # -- the file --------------------------------------------------------------------------
     def pipeline(self) -> Pipeline:
@@ -273,7 +288,8 @@ class _Loader:
             raise self.relocate(exc, self.at_fault(p, exc), key=True) from None
         ORIGINS[p] = Origin(
             doc=self.doc, raw=self.raw, secrets=frozenset(self.secrets),
-            resources=self.declared, inputs_as_list=isinstance(data.get("inputs"), list))
+            resources=self.declared, inputs_as_list=isinstance(data.get("inputs"), list),
+            base=self.base, places=self.places)
         return p
 
     def inputs(self, value: Any) -> dict[str, Any]:
@@ -341,6 +357,10 @@ class _Loader:
             raise self.relocate(exc, (*path, "type")) from None
         params = self.resolve(dict(spec.params), path)
         self.check_params(factory, params, path, path, f"resource '{name}' ({spec.type})")
+        placed = self.place_paths(factory, spec.params, path)
+        params.update(placed)
+        # the spec says how the object was built, paths as placed (`dump` writes them back)
+        spec = self.declared[name] = dataclasses.replace(spec, params={**spec.params, **placed})
         try:
             obj = factory(**params)
         except (Exception, SystemExit) as exc:  # any failure of a factory: this entry
@@ -350,6 +370,21 @@ class _Loader:
         self.building.pop()
         self.built[name] = obj
         return obj
+
+    def place_paths(self, factory: Callable[..., Any], params: Mapping[str, Any],
+                    at: Path) -> dict[str, str]:
+        """The path params of `factory` (`path_params`) among `params` that `place` moves:
+        from the file's folder, or the current directory for a value that starts with an
+        environment variable's (`${PWD}/x`, `LLMKIT_DOCS=notes`), as a shell would."""
+        placed = {}
+        for key in path_params(factory) & params.keys():
+            value = params[key]
+            if isinstance(value, str):
+                folder = None if (*at, key) in self.from_env else self.base
+                placed[key] = place(value, folder)
+                if placed[key] != value:
+                    self.places[(*at, key)] = value
+        return placed
 
     # -- nodes -----------------------------------------------------------------------------
     def check_params(self, factory: Callable[..., Any], params: dict[str, Any],
@@ -386,6 +421,7 @@ class _Loader:
                               (*path, "params"))
         what = f"node '{name}' ({type_name})"
         self.check_params(cls, params, (*path, "params"), path, what)
+        params.update(self.place_paths(cls, params, (*path, "params")))
         self.mapping(spec.get("inputs", {}), (*path, "inputs"))
         try:
             node = cls(**params)

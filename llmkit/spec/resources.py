@@ -7,18 +7,23 @@ returns it, which is how a node param holding the object is written as `$name`.
 
     index = resource("vector_index", name="index", path=".llmkit/index")
     p.add("search", Search(index=index, k=4), vector="embed.vector")
+
+A factory (resource or node class) names the params that hold a file or folder in its
+`path_params` attribute (`Corpus.path_params = ("path", "source")`): in a pipeline file
+those are relative to the file's folder (`place`), see docs/yaml.md, "Paths".
 """
 
 from __future__ import annotations
 
+import os
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmkit.spec.catalog import lookup_resource
 
-__all__ = ["ResourceSpec", "remember", "resource", "spec_of"]
+__all__ = ["ResourceSpec", "path_params", "place", "remember", "resource", "spec_of"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +73,17 @@ def remember(obj: Any, spec: ResourceSpec) -> None:
     except TypeError:  # not weak-referenceable (rare): keep it alive with its spec
         ref = obj
     _SPECS[key] = (ref, spec)
+
+
+def path_params(factory: Callable[..., Any]) -> frozenset[str]:
+    """The params of `factory` that name a file or folder: its `path_params` attribute."""
+    return frozenset(getattr(factory, "path_params", ()))
+
+
+def place(value: str, folder: str | None) -> str:
+    """The path `value` (`~` expanded) taken from `folder`; a relative one stays relative,
+    to the current directory, when `folder` is None."""
+    value = os.path.expanduser(value)
+    if folder is None or os.path.isabs(value):
+        return value
+    return os.path.normpath(os.path.join(folder, value))

@@ -7,6 +7,7 @@ from typing import Any
 from llmkit.core.node import Node, Settings
 from llmkit.core.registry import register
 from llmkit.nodes.common import REMOTE_RETRY, check_k
+from llmkit.nodes.protocols import Hits
 
 __all__ = ["WebSearchNode"]
 
@@ -16,7 +17,7 @@ class WebSearchNode(Node):
     """Web results for the query from a SearxNG-style JSON API, shaped like search hits."""
 
     inputs = {"query": str}
-    outputs = {"hits": list}
+    outputs = {"hits": Hits}
     deterministic = False  # the web changes
     settings = Settings(retry=REMOTE_RETRY)
 

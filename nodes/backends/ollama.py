@@ -78,6 +78,10 @@ class OllamaChat(_Ollama, HttpChat):
         return {"model": self.model, "messages": messages, "stream": stream,
                 "options": self._options}
 
+    def _structured(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        """Ollama takes the JSON Schema itself as `format`."""
+        return {"format": dict(schema)}
+
     def _reply(self, body: Any) -> str:
         try:
             return body["message"]["content"] or ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -115,6 +116,12 @@ class OpenAIChat(_OpenAI, HttpChat):
             return {**self._options, "messages": messages, "stream": True,
                     "stream_options": {"include_usage": True}}
         return {**self._options, "messages": messages, "stream": False}
+
+    def _structured(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        """`response_format: json_schema`, named by the schema's title (`output` without)."""
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "output"))[:64]
+        return {"response_format": {"type": "json_schema",
+                                    "json_schema": {"name": name, "schema": schema}}}
 
     def _reply(self, body: Any) -> str:
         try:

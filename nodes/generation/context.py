@@ -6,10 +6,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from llmkit.nodes.generation.prompt import compile_template
 from llmkit.nodes.retrieval.documents import sentence_ends
 from llmkit.nodes.retrieval.embedders import tokenize
 
-__all__ = ["build_context", "hit_field"]
+__all__ = ["HIT_FIELDS", "build_context", "hit_block", "hit_field"]
 
 _SEPARATOR = "\n\n"
 _SHINGLE = 3
@@ -20,6 +21,29 @@ def hit_field(hit: Mapping[str, Any], name: str, default: Any = None) -> Any:
     if name in hit:
         return hit[name]
     return (hit.get("metadata") or {}).get(name, default)
+
+
+#: what a `build_context` template can name: the citation number, the (maybe cut) text,
+#: and the hit's own fields
+HIT_FIELDS = ("n", "text", "source", "id", "score", "page", "metadata")
+Block = Callable[[int, Mapping[str, Any], str], str]
+
+
+def hit_block(template: str) -> Block:
+    """A function laying out one hit with `template` (its variables among `HIT_FIELDS`)."""
+    compiled = compile_template(template, "build_context template")
+    unknown = [name for name in compiled.names if name not in HIT_FIELDS]
+    if unknown:
+        raise ValueError(f"build_context template: unknown variable {unknown[0]!r}; a hit "
+                         f"has {', '.join(HIT_FIELDS)}")
+
+    def block(n: int, hit: Mapping[str, Any], text: str) -> str:
+        return compiled.render({"n": n, "text": text, "source": hit_field(hit, "source"),
+                                "id": hit.get("id"), "score": hit.get("score"),
+                                "page": hit_field(hit, "page"),
+                                "metadata": hit.get("metadata") or {}})
+
+    return block
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
@@ -54,8 +78,10 @@ def _truncated(body: str, fits: Callable[[str], bool]) -> str:
 def build_context(hits: Sequence[Mapping[str, Any]], max_chars: int = 4000,
                   dedupe_threshold: float = 0.9, *,
                   count_tokens: Callable[[str], int] | None = None,
-                  max_tokens: int | None = None) -> dict[str, Any]:
-    """Number the hits' texts best first as `[1] text`, blocks separated by a blank line.
+                  max_tokens: int | None = None, block: Block | None = None,
+                  separator: str = _SEPARATOR) -> dict[str, Any]:
+    """Number the hits' texts best first as `[1] text` (or as `block(n, hit, text)` lays
+    them out), blocks separated by `separator` (a blank line).
 
     A hit's text and source are read from the hit or its `metadata`. Hits whose word-3-gram
     Jaccard similarity with an included one is >= `dedupe_threshold` (or whose id repeats)
@@ -82,14 +108,19 @@ def build_context(hits: Sequence[Mapping[str, Any]], max_chars: int = 4000,
         if _near_duplicate(shingles, kept, dedupe_threshold):
             continue
         n = len(sources) + 1
-        head = f"{text}{_SEPARATOR if text else ''}[{n}] "
-        if not fits(head + body):
+        prefix = f"{text}{separator}" if text else ""
+
+        def entry(cut: str, n: int = n, hit: Mapping[str, Any] = hit,
+                  prefix: str = prefix) -> str:
+            return prefix + (f"[{n}] {cut}" if block is None else block(n, hit, cut))
+
+        if not fits(entry(body)):
             if sources:
                 continue
-            body = _truncated(body, lambda cut, head=head: fits(head + cut))
+            body = _truncated(body, lambda cut: fits(entry(cut)))
             if not body:
                 break
-        text = head + body
+        text = entry(body)
         if hit.get("id") is not None:
             seen.add(hit.get("id"))
         kept.append(shingles)

@@ -112,6 +112,8 @@ class Corpus:
     An existing `path` that is not an llmkit index is refused (IndexPathError), never replaced.
     """
 
+    path_params = ("path", "source")  # in a pipeline file, relative to the file's folder
+
     def __init__(self, path: str | os.PathLike[str] | None, *, source: str | None = None,
                  embedder: Embedder | AsyncEmbedder | None = None, chunk_size: int = 800,
                  overlap: int = 120, patterns: Sequence[str] = DEFAULT_PATTERNS,

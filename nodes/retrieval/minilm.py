@@ -57,6 +57,7 @@ class MiniLMEmbedder:
 
     version = 1
     dim = 384
+    path_params = ("model",)  # in a pipeline file, relative to the file's folder
 
     def __init__(self, model: str | None = None, *, batch_size: int = 32,
                  max_tokens: int = 128, threads: int = 0) -> None:

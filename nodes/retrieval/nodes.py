@@ -21,6 +21,7 @@ from llmkit.nodes.protocols import (
     AsyncEmbedder,
     Embedder,
     Hit,
+    Hits,
     Ingester,
     TextSearcher,
     TokenCounter,
@@ -133,7 +134,7 @@ class _TopK(Node, abstract=True):
     `filter` param, narrowed by each run's `filter` input when one is wired. A run whose
     filter is invalid fails alone. A subclass names its query port and the call."""
 
-    outputs = {"hits": list}
+    outputs = {"hits": Hits}
     defaults = {"filter": None}
     settings = Settings(max_batch=1024, concurrency=2)
     query: str  # the input port the queries come in by
@@ -224,8 +225,8 @@ class KeywordSearch(_TopK):
 class Fuse(Node):
     """Reciprocal rank fusion of two hit lists (hybrid search): score = Σ 1 / (rrf_k + rank)."""
 
-    inputs = {"a": list, "b": list}
-    outputs = {"hits": list}
+    inputs = {"a": Hits, "b": Hits}
+    outputs = {"hits": Hits}
     settings = Settings(inline=True)
 
     def __init__(self, k: int = 4, rrf_k: int = 60) -> None:

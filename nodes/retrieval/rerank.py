@@ -21,7 +21,7 @@ import anyio
 from llmkit.core.node import Node, Settings
 from llmkit.core.registry import register
 from llmkit.nodes.common import REMOTE_RETRY, check_k
-from llmkit.nodes.protocols import Hit
+from llmkit.nodes.protocols import Hit, Hits
 
 __all__ = ["AsyncReranker", "Rerank", "Reranker", "hit_text"]
 
@@ -56,8 +56,8 @@ def hit_text(hit: Hit) -> str:
 class Rerank(Node):
     """The best `top_n` of a query's hits by a reranker's score, with `rerank_score` added."""
 
-    inputs = {"query": str, "hits": list}
-    outputs = {"hits": list}
+    inputs = {"query": str, "hits": Hits}
+    outputs = {"hits": Hits}
     settings = Settings(max_batch=64, retry=REMOTE_RETRY)
 
     def __init__(self, reranker: Reranker | AsyncReranker, top_n: int = 4) -> None:

@@ -151,8 +151,9 @@ def test_a_terminal_sees_the_answer_stream_before_the_run_ends(fake_server, tmp_
     assert code == 0, err
     text = "".join(t for _, t in chunks).replace("\r\n", "\n")
     answer, panel = multi_agent_outputs(question)
-    # Only the final node's tokens are streamed (not the roles'), then the outputs as usual.
-    assert text == answer + "\n\n" + readable(answer=answer, panel=panel)
+    # Only the final node's tokens are streamed (not the roles'), then the other outputs as
+    # usual: the answer is not printed a second time.
+    assert text == answer + "\n\n" + readable(panel=panel)
     first_token = next(t for t, chunk in chunks if chunk.strip())
     assert chunks[-1][0] - first_token > 0.4  # the tokens came as the server sent them
 

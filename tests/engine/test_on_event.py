@@ -32,9 +32,9 @@ def test_run_reports_each_node_then_the_run():
     events = []
     assert pipeline().run(x=1, on_event=events.append) == {"x": 4}
     assert kinds(events) == [("node_started", "a"), ("node_finished", "a"),
-                             ("node_started", "b"), ("run_finished", None),
-                             ("node_finished", "b")]
-    assert events[3].data == {"x": 4}
+                             ("node_started", "b"), ("node_finished", "b"),
+                             ("run_finished", None)]
+    assert events[4].data == {"x": 4}
     assert events[1].seconds > 0 and events[1].runs == (0,)
 
 

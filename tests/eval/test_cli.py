@@ -112,7 +112,7 @@ def test_the_judge_from_the_command_line(llmkit, workspace, fake_server):
 def test_failed_runs_exit_1_with_the_table(llmkit, workspace, tmp_path):
     (tmp_path / "fails.yaml").write_text(
         "llmkit: 1\nname: fails\ninputs: {question: str}\nnodes:\n"
-        "  p: {type: prompt, params: {template: '{question} {missing.x}'}, "
+        "  p: {type: prompt, params: {template: '{{ question }} {{ missing.x }}'}, "
         "inputs: {question: question, missing: question}}\noutputs: {answer: p.text}\n")
     result = llmkit("eval", "fails.yaml", "--dataset", "qa.jsonl", env=workspace)
     assert result.code == 1, result

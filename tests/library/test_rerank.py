@@ -155,6 +155,8 @@ def test_the_http_form_in_the_yaml_comment_loads(tmp_path, monkeypatch):
     path = tmp_path / "rag_http_rerank.yaml"
     path.write_text(http)
     monkeypatch.setenv("RERANK_API_KEY", "sk-never-shown")
+    monkeypatch.setenv("LLMKIT_DOCS", str(ROOT / "docs"))  # the copy is not beside them
+    monkeypatch.setenv("LLMKIT_INDEX", str(tmp_path / "index"))
     p = load_pipeline(path)
     node = p.nodes["rerank"]
     assert type(node.reranker).__name__ == "HttpReranker" and node.is_async()

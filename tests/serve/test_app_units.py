@@ -55,8 +55,8 @@ def test_pipeline_schemas_come_from_declared_inputs_and_output_ports():
     assert inputs == {"type": "object", "additionalProperties": False,
                       "required": ["question", "n"],
                       "properties": {"question": {"type": "string"}, "n": {"type": "integer"}}}
-    # `answer` reads a function node's port (no declared type), `n` the input itself
-    assert outputs["properties"] == {"answer": {}, "n": {"type": "integer"}}
+    # `answer` reads a function node's port (typed by its return annotation), `n` the input
+    assert outputs["properties"] == {"answer": {"type": "string"}, "n": {"type": "integer"}}
 
 
 def test_openapi_lists_each_pipelines_endpoints_and_schemas():

@@ -29,6 +29,9 @@ one float vector per token (per whitespace-separated word here) for each text.
 `embed_concurrency: N` works on at most N embedding requests at once (their latency and
 answer), as a GPU server works through one batch after another; the others queue, in order
 (null: any number at once).
+A chat request with a JSON Schema (OpenAI `response_format: {type: json_schema}`, Ollama
+`format: {...}`) is answered with JSON following it (`fake_json`); the fault "unschema" answers
+JSON that does not.
 `replies: {"TEXT": "REPLY", ...}` scripts OpenAI chat answers: a prompt whose last user message
 contains TEXT is answered REPLY (the first such entry), any other as usual.
 
@@ -86,6 +89,25 @@ def fake_tokens(prompt: str, max_tokens: int | None = None) -> list[str]:
     digest = hashlib.blake2b(prompt.encode(), digest_size=4).hexdigest()
     tokens = re.findall(r"\s*\S+", f"answer {digest} to: {prompt[:60]}")
     return tokens[:max_tokens] if max_tokens is not None else tokens
+
+
+def fake_json(schema: dict[str, Any], prompt: str, broken: bool = False) -> Any:
+    """A value following `schema` (object, array, string, number, integer, boolean, enum),
+    strings drawn from `prompt`'s digest; `broken`: one that does not (a number)."""
+    if broken:
+        return 0
+    if "enum" in schema:
+        return schema["enum"][int(hashlib.blake2b(prompt.encode()).hexdigest(), 16)
+                              % len(schema["enum"])]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: fake_json(sub, f"{name}:{prompt}")
+                for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [fake_json(schema.get("items") or {}, prompt)]
+    values = {"integer": len(prompt), "number": len(prompt) / 2, "boolean": len(prompt) % 2 == 0,
+              "null": None}
+    return values.get(kind, hashlib.blake2b(prompt.encode(), digest_size=4).hexdigest())
 
 
 def fake_relevance(query: str, document: str) -> float:
@@ -231,6 +253,9 @@ class FakeLLMServer:
             return await self._trickle(request, response.body)
         if kind == "huge":
             return await self._huge(request)
+        if kind == "unschema":  # JSON that breaks the request's schema (`fake_json`)
+            request["fault"] = kind
+            return await handler(request)
         if kind == "malformed":
             return web.Response(body=b'{"choices": [{"mess', content_type="application/json")
         if kind == "reset":
@@ -340,6 +365,9 @@ class FakeLLMServer:
             return missing
         prompt = _last_user_message(body["messages"])
         reply = next((r for text, r in self.config["replies"].items() if text in prompt), None)
+        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        if schema is not None:
+            reply = json.dumps(fake_json(schema, prompt, request.get("fault") == "unschema"))
         tokens = fake_tokens(prompt, body.get("max_tokens")) if reply is None \
             else re.findall(r"\s*\S+", reply)
         head = {"id": "chatcmpl-fake", "created": 0, "model": body["model"]}
@@ -394,6 +422,10 @@ class FakeLLMServer:
             return missing
         options = body.get("options") or {}
         tokens = fake_tokens(_last_user_message(body["messages"]), options.get("num_predict"))
+        if isinstance(body.get("format"), dict):
+            tokens = re.findall(r"\s*\S+", json.dumps(fake_json(
+                body["format"], _last_user_message(body["messages"]),
+                request.get("fault") == "unschema")))
 
         def event(content: str, done: bool) -> dict[str, Any]:
             return {"model": body["model"], "created_at": "1970-01-01T00:00:00Z",

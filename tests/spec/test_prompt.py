@@ -1,12 +1,15 @@
-"""The built-in `prompt` node: ports from placeholders, a template compiled once."""
+"""Prompt templates: plain `{name}` fields or sandboxed Jinja2, compiled once, ports from
+the template's variables, escapes refused when the template is built."""
 
-import string
-
+import jinja2
 import pytest
 
 from llmkit.core.pipeline import Pipeline
+from llmkit.errors import PipelineError
 from llmkit.nodes.generation.nodes import Prompt
+from llmkit.nodes.generation.prompt import compile_template
 from llmkit.spec.catalog import lookup
+from llmkit.spec.load import load_pipeline
 
 
 def test_prompt_is_registered_and_inline():
@@ -14,36 +17,75 @@ def test_prompt_is_registered_and_inline():
     assert Prompt("x").settings.inline is True
 
 
-def test_ports_are_the_placeholder_names_in_order():
-    p = Prompt("{question} about {context.title} and {items[0]} then {question!r:>10}")
-    assert list(p.inputs) == ["question", "context", "items"]
-    assert list(p.outputs) == ["text"]
+def test_plain_ports_are_the_field_names_in_order():
+    p = Prompt("{question} about {context}, again {question}")
+    assert list(p.inputs) == ["question", "context"]
+    assert p.run(question="q", context=1) == {"text": "q about 1, again q"}
 
 
-def test_fills_like_str_format():
-    template = "Q: {q!r:>6} | {d[k]} | {{literal}} | {n:.2f}"
-    values = {"q": "hi", "d": {"k": 1}, "n": 3.14159}
-    assert Prompt(template).run(**values) == {"text": template.format(**values)}
+def test_jinja_ports_loops_and_conditionals():
+    p = Prompt("{% for d in docs %}- {{ d }}\n{% endfor %}{% if strict %}Only these.{% endif %}"
+               " Q: {{ question | upper }}")
+    assert set(p.inputs) == {"docs", "strict", "question"}
+    assert p.run(docs=["a", "b"], strict=True, question="why")["text"] == \
+        "- a\n- b\nOnly these. Q: WHY"
+    assert p.run(docs=[], strict=False, question="x")["text"] == " Q: X"
 
 
-def test_template_is_parsed_once_at_construction(monkeypatch):
-    node = Prompt("Hello, {name}!")
-    calls = []
-    monkeypatch.setattr(string.Formatter, "parse",
-                        lambda self, s: calls.append(s) or iter(()))
+@pytest.mark.parametrize("template", [
+    "{q.__class__}", "{q.__class__.__mro__}", "{q[0]}", "{q!r}", "{q:>8}", "{}", "{0}",
+])
+def test_plain_templates_cannot_reach_attributes(template):
+    with pytest.raises(ValueError, match="plain templates take only"):
+        Prompt(template)
+
+
+@pytest.mark.parametrize("template", [
+    "{{ q.__class__.__mro__ }}", "{{ ''.__class__ }}", "{{ q['__globals__'] }}",
+    "{% for c in q.__class__.__subclasses__() %}{{ c }}{% endfor %}",
+])
+def test_jinja_escapes_are_refused_when_built(template):
+    with pytest.raises(ValueError, match="not allowed: templates cannot read private"):
+        Prompt(template)
+
+
+def test_the_sandbox_refuses_what_the_build_check_cannot_see():
+    p = Prompt("{{ q|attr(name) }}")  # the attribute's name arrives at run time
+    with pytest.raises(jinja2.exceptions.SecurityError):
+        p.run(q="x", name="__class__")
+
+
+def test_the_template_is_compiled_once(monkeypatch):
+    node = Prompt("Hello, {{ name }}!")
+    monkeypatch.setattr(jinja2.Environment, "parse", lambda *a, **k: pytest.fail("parsed"))
     assert [node.run(name=n)["text"] for n in ("a", "b")] == ["Hello, a!", "Hello, b!"]
-    assert calls == []
 
 
 @pytest.mark.parametrize(("template", "message"), [
-    ("{}", "must start with a name"),
-    ("{0}", "must start with a name"),
-    ("{a:{b}}", "nested placeholders"),
     ("{a", "expected '}'"),
+    ("line one\n{% if x %}never closed", "template line 2: Unexpected end of template"),
+    ("{{ a b }}", "template line 1: expected token"),
 ])
 def test_bad_templates_fail_at_construction(template, message):
     with pytest.raises(ValueError, match=message):
-        Prompt(template)
+        compile_template(template)
+
+
+def test_a_template_error_is_one_line_at_its_node_in_the_file(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text("llmkit: 1\ninputs: {q: str}\nnodes:\n  p:\n    type: prompt\n"
+            "    params: {template: \"{% if q %}open\"}\n    inputs: {q: q}\n")
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(path)
+    assert f"{path}:4:" in str(caught.value)
+    assert "template line 1: Unexpected end of template" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_undefined_variable_is_an_unwired_port_at_validation():
+    p = Pipeline(inputs=["q"]).add("p", Prompt("{{ q }} and {{ missing }}"), q="q")
+    with pytest.raises(PipelineError, match="missing"):
+        p.validate()
 
 
 def test_runs_in_a_pipeline():
