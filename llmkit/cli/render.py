@@ -68,7 +68,16 @@ def _ports(cls: type, which: str) -> str:
     for port, tp in ports.items():  # `port: type = default`, as in a signature
         typed = port if tp is Any else f"{port}: {type_name(tp)}"
         shown.append(f"{typed} = {defaults[port]!r}" if port in defaults else typed)
+    if which == "inputs" and _takes_any_port(cls):
+        shown.append(f"any {'other ' if shown else ''}name (one port per source wired in)")
     return ", ".join(shown) or "none"
+
+
+def _takes_any_port(cls: type) -> bool:
+    """Whether the node's input ports are the names it is wired with (an aggregate)."""
+    from llmkit.core.node import Node
+
+    return inspect.getattr_static(cls, "accepts_input", None) is not Node.accepts_input
 
 
 def _params(factory: Callable[..., Any]) -> str:

@@ -78,3 +78,5 @@ def test_llmkit_nodes_shows_port_types():
     listing = node_types()
     assert "  inputs:  vector: ndarray, filter: dict = None\n  outputs: hits: Hits\n" in listing
     assert "  inputs:  question: str, context: str = ''\n" in listing
+    # aggregate's ports are the names it is wired with: the listing says so, not "none"
+    assert "  inputs:  any name (one port per source wired in)\n" in listing
