@@ -42,8 +42,8 @@ class ExtractiveGenerator:
     Deterministic and dependency-free: the offline default and a test double for real LLMs.
     """
 
-    version = 4  # 3: table rows, stems, quantity cue, NOT_FOUND below min_coverage; 4: shared
-                 # stop words
+    version = 5  # 3: table rows, stems, quantity cue, NOT_FOUND below min_coverage; 4: shared
+                 # stop words; 5: a sentence repeating one already chosen is skipped
 
     def __init__(self, max_sentences: int = 3, rank_bonus: float = 0.1,
                  min_ratio: float = 0.5, min_coverage: float = 0.25,
@@ -84,7 +84,13 @@ class ExtractiveGenerator:
             scored.append((-(score + (self.rank_bonus / n if n else 0.0)), i, mass / total))
         if not scored:
             return NOT_FOUND
-        top = sorted(scored)[:self.max_sentences]
+        top: list[tuple[float, int, float]] = []
+        for entry in sorted(scored):  # best first, skipping repeats of a sentence already in
+            words = set(found[entry[1]][2])
+            if not any(_same(words, set(found[j][2])) for _, j, _ in top):
+                top.append(entry)
+                if len(top) == self.max_sentences:
+                    break
         if top[0][2] < self.min_coverage:
             return NOT_FOUND
         best = sorted(i for score, i, _ in top if score <= self.min_ratio * top[0][0])
@@ -96,3 +102,9 @@ class ExtractiveGenerator:
         if len(questions) != len(contexts):
             raise ValueError(f"got {len(questions)} questions but {len(contexts)} contexts")
         return [self.generate(q, c) for q, c in zip(questions, contexts, strict=True)]
+
+
+def _same(a: set[str], b: set[str]) -> bool:
+    """Whether two candidates say the same thing: 80% of their words in common (a table row
+    and the sentence restating it, two chunks' overlapping copies)."""
+    return len(a & b) >= 0.8 * max(len(a), len(b), 1)

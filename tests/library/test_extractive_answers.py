@@ -105,3 +105,13 @@ def test_code_is_never_a_candidate_even_in_a_chunk_cut_inside_a_fence():
 def test_questions_without_content_words_give_not_found(question):
     assert ExtractiveGenerator().generate(question, TABLE) == NOT_FOUND
 
+
+
+def test_a_sentence_repeating_one_already_chosen_is_skipped_for_the_next_best():
+    # two chunks overlap (or a table row restates a sentence): say it once, then go on
+    context = ("[1] The window bounds the runs in flight at once.\n\n"
+               "[2] The window bounds the runs in flight at once, by default.\n\n"
+               "[3] Memory stays flat because the window bounds the runs.")
+    answer = ExtractiveGenerator(max_sentences=2).generate("What does the window bound?",
+                                                           context)
+    assert answer.count("runs in flight") == 1 and "Memory stays flat" in answer
