@@ -30,6 +30,8 @@ def add_parser(commands: Any, positive: Callable[[str], int]) -> None:
     ev.add_argument("--k", type=positive, default=4, metavar="N",
                     help="retrieval metrics over the top N sources (default 4)")
     ev.add_argument("--limit", type=positive, metavar="N", help="only the first N questions")
+    ev.add_argument("--split", metavar="NAME",
+                    help='only the questions labelled "split": NAME (e.g. holdout)')
     ev.add_argument("--retrieved", metavar="OUTPUT",
                     help="the output holding the ranked sources (default sources)")
     ev.add_argument("--answer", metavar="OUTPUT", help="the output holding the answer "
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from llmkit.spec import load_pipeline, scrub_secrets
 
     _check_outputs_paths(args)
-    examples = load_dataset(args.dataset, args.limit)
+    examples = load_dataset(args.dataset, args.limit, args.split)
     if args.allow_import and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     pipelines = [load_pipeline(path, allow_import=args.allow_import) for path in args.pipelines]

@@ -6,8 +6,9 @@ runs, so that a bad line is one error naming `FILE:LINE`.
 
 `question` is required; `id` defaults to the line number; `sources` (gold sources: ids,
 paths or substrings of them) and `answers` (acceptable gold facts) are optional lists of
-strings. Other keys (a `split`, a note) are the set's own labels: the metrics ignore them,
-but a key one typo away from a known one (`answer`) is an error.
+strings; `split` (optional) names the part of the set a question belongs to ("holdout"),
+so a run can take one part. Other keys (a note) are the set's own labels: the metrics ignore
+them, but a key one typo away from a known one (`answer`) is an error.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from llmkit.errors import InputError, did_you_mean
 
 __all__ = ["Example", "load_dataset"]
 
-KEYS = ("id", "question", "sources", "answers")
+KEYS = ("id", "question", "sources", "answers", "split")
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,13 @@ class Example:
     question: str
     sources: tuple[str, ...] = ()
     answers: tuple[str, ...] = ()
+    split: str | None = None
 
 
-def load_dataset(path: str | os.PathLike[str], limit: int | None = None) -> list[Example]:
-    """The examples of a JSONL file (the first `limit`); an `InputError` at `FILE:LINE` for
-    the first line that is not one."""
+def load_dataset(path: str | os.PathLike[str], limit: int | None = None,
+                 split: str | None = None) -> list[Example]:
+    """The examples of a JSONL file (the first `limit` of those labelled `split`, when
+    given); an `InputError` at `FILE:LINE` for the first line that is not one."""
     examples: list[Example] = []
     seen: dict[str, int] = {}
     with open(path, "rb") as stream:
@@ -50,7 +53,10 @@ def load_dataset(path: str | os.PathLike[str], limit: int | None = None) -> list
                 raise InputError(f"{where}: id {example.id!r} is already used on line "
                                  f"{seen[example.id]}; give each question its own id")
             seen[example.id] = number
-            examples.append(example)
+            if split is None or example.split == split:
+                examples.append(example)
+    if not examples and split is not None:
+        raise InputError(f"{os.fspath(path)}: no question has \"split\": \"{split}\"")
     if not examples:
         raise InputError(f"{os.fspath(path)}: no questions (expected one JSON object per line, "
                          'e.g. {"question": "...", "sources": ["file.md"]})')
@@ -76,8 +82,11 @@ def _example(raw: bytes, where: str, number: int) -> Example:
     ident = item.get("id", number)
     if not isinstance(ident, (str, int)) or isinstance(ident, bool):
         raise InputError(f"{where}: 'id' must be a string or a number")
+    split = item.get("split")
+    if split is not None and not isinstance(split, str):
+        raise InputError(f"{where}: 'split' must be a string")
     return Example(str(ident), question, _strings(item, "sources", where),
-                   _strings(item, "answers", where))
+                   _strings(item, "answers", where), split)
 
 
 def _strings(item: dict[str, object], key: str, where: str) -> tuple[str, ...]:

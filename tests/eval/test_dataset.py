@@ -18,12 +18,15 @@ def write(tmp_path, *lines):
 def test_lines_become_examples_with_defaults_and_labels_of_ones_own(tmp_path):
     path = write(tmp_path,
                  json.dumps({"id": "a", "question": "Q1?", "sources": ["x.md"],
-                             "answers": ["yes"], "split": "holdout"}),
+                             "answers": ["yes"], "split": "holdout", "note": "mine"}),
                  "",
                  json.dumps({"question": "Q2?"}))
-    assert load_dataset(path) == [Example("a", "Q1?", ("x.md",), ("yes",)),
-                                  Example("3", "Q2?")]
-    assert load_dataset(path, limit=1) == [Example("a", "Q1?", ("x.md",), ("yes",))]
+    first = Example("a", "Q1?", ("x.md",), ("yes",), "holdout")
+    assert load_dataset(path) == [first, Example("3", "Q2?")]
+    assert load_dataset(path, limit=1) == [first]
+    assert load_dataset(path, split="holdout") == [first]
+    with pytest.raises(InputError, match='no question has "split": "tune"'):
+        load_dataset(path, split="tune")
 
 
 @pytest.mark.parametrize(("line", "fragment"), [
@@ -36,6 +39,7 @@ def test_lines_become_examples_with_defaults_and_labels_of_ones_own(tmp_path):
     ('{"question": "Q?", "id": [1]}', "'id' must be a string or a number"),
     ('{"question": "Q?", "answer": ["x"]}', "unknown key 'answer' (did you mean 'answers'?)"),
     ('{"question": "Q?", "id": "q1"}', "id 'q1' is already used on line 1"),
+    ('{"question": "Q?", "split": 2}', "'split' must be a string"),
 ])
 def test_a_bad_line_is_one_error_at_file_and_line(tmp_path, line, fragment):
     path = write(tmp_path, '{"question": "first?", "id": "q1"}', line)
