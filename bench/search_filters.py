@@ -11,22 +11,12 @@ one by one. Each figure is queries/s, best of --repeat. No assertions: it report
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
 
+from bench.search import best_of
 from llmkit.nodes.retrieval.nodes import Search
 from llmkit.nodes.retrieval.vector_index import VectorIndex
-
-
-def _best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:
@@ -59,7 +49,7 @@ def main() -> None:
     base = None
     print(f"{args.rows} rows x {args.dim}, {args.queries} queries, k={args.k}")
     for name, fn in cases.items():
-        rate = args.queries / _best(fn, args.repeat)
+        rate = args.queries / best_of(args.repeat, fn)
         base = base or rate
         print(f"  {name:40s} {rate:10,.0f} q/s  {rate / base:5.2f}x")
 

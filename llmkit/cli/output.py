@@ -16,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import secrets
 import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
+
+from llmkit.files import open_beside
 
 __all__ = ["LineWriter", "output_file", "same_file", "stdout_writer"]
 
@@ -81,18 +82,13 @@ def output_file(path: str) -> Iterator[LineWriter]:
         with open(path, "wb", buffering=0) as raw:
             yield LineWriter(raw, path)
         return
-    target = os.path.realpath(path)  # a symlink keeps pointing at the file it names
-    directory, base = os.path.split(target)
-    temporary = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.llmkit-tmp")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:  # a symlink keeps pointing at the file it names (`target`)
+        fd, temporary, target = open_beside(path)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write the results next to it: {exc.strerror}",
                       path) from None
     raw = open(fd, "wb", buffering=0)  # noqa: SIM115
     try:
-        if mode is not None:
-            os.chmod(fd, stat.S_IMODE(mode))
         yield LineWriter(raw, path)
     except KeyboardInterrupt:  # the results finished so far are kept, as on a normal end
         _commit(raw, temporary, target, path)

@@ -1,13 +1,12 @@
 """A picture's format (named, or by the file's suffix) and its bytes written to a file the
-user named: all at once, through a temporary file beside it renamed over it, so a reader
-never sees half a picture and a failed write leaves the old file as it was."""
+user named: all at once (`llmkit.files.replace_file`), so a reader never sees half a
+picture and a failed write leaves the old file as it was."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
-import stat
+
+from llmkit.files import replace_file as write
 
 __all__ = ["FORMATS", "format_of", "write"]
 
@@ -33,28 +32,3 @@ def format_of(path: str | os.PathLike[str] | None, format: str | None) -> str:
     raise ValueError(f"{os.fspath(path)}: cannot tell the picture format from "
                      f"{suffix or 'a name without a suffix'}: end it in "
                      f"{', '.join(s for ss in FORMATS.values() for s in ss)}")
-
-
-def write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace the file at `path` (through a symlink, the file it names) with `data`,
-    keeping its permission bits; a new file is created."""
-    target = os.path.realpath(path)
-    try:
-        mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = None
-    directory, base = os.path.split(target)
-    temporary = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.llmkit-tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with open(fd, "wb") as out:
-            if mode is not None:
-                os.chmod(fd, mode)
-            out.write(data)
-            out.flush()
-            os.fsync(fd)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise

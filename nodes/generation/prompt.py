@@ -12,6 +12,7 @@ nothing provides is an unwired port, refused when the pipeline is validated.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable, Mapping
@@ -97,17 +98,12 @@ def _jinja(source: str, what: str) -> Template:
     return Template(source, names, compiled.render)
 
 
-_ENVIRONMENT: Any = None
-
-
+@functools.cache
 def _environment() -> Any:
     """The sandboxed environment every template shares (built on first use: importing
     Jinja2 costs ~30 ms, which a pipeline of plain templates never pays)."""
-    global _ENVIRONMENT
-    if _ENVIRONMENT is None:
-        from jinja2 import StrictUndefined
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        _ENVIRONMENT = ImmutableSandboxedEnvironment(
-            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    return _ENVIRONMENT
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                                         keep_trailing_newline=True)
