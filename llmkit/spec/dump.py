@@ -55,6 +55,7 @@ class _Dumper:
 
     def __init__(self, p: Pipeline, base: str | os.PathLike[str] | None) -> None:
         self.p = p
+        self.for_file = base is not None
         self.base = os.path.abspath(base if base is not None else os.curdir)
         self.origin = ORIGINS.get(p)
         self.resources: dict[str, Any] = {}  # written resources, by name
@@ -211,20 +212,38 @@ class _Dumper:
 
     def path_value(self, value: Any, path: Path) -> Any:
         """A path param written to mean the same place when read from `self.base`: as the
-        file wrote it when that is its folder (or the path is absolute or `~`), else
-        absolute. A relative path not from a file's folder is the current directory's."""
+        file wrote it when that is its folder (or the path is absolute, `~` or a `${VAR}`),
+        else, for a file, relative to its folder when near it (`_near`), else absolute. A
+        relative path not from a file's folder is the current directory's."""
         written = self.origin.places.get(path) if self.origin else None
         if written is not None and self.origin is not None:
             here = self.origin.base is not None and _same_folder(self.origin.base, self.base)
             if here or os.path.isabs(os.path.expanduser(written)):
                 return self.value(written, path)
-            return self.value(value, path)  # absolute: `place` made it so
+        elif self.origin is not None and path in self.origin.raw:
+            return self.value(value, path)  # `${VAR}`: as loaded, from the working directory
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
-        if isinstance(value, str) and not os.path.isabs(os.path.expanduser(value)) \
-                and not _same_folder(os.curdir, self.base):
-            return self.value(os.path.abspath(value), path)
-        return self.value(value, path)
+        if not isinstance(value, str):
+            return self.value(value, path)
+        if not self.for_file:  # text, read from the working directory: as placed or given
+            return self.value(value, path)
+        return self.value(_near(os.path.abspath(os.path.expanduser(value)), self.base), path)
+
+
+NEAR = 2  # a path at most this many folders up from a file's folder is written relative
+
+
+def _near(target: str, folder: str) -> str:
+    """`target` (absolute) relative to `folder` when it is inside it or at most `NEAR`
+    folders up (`../docs`: a moved or copied project keeps its paths), else absolute."""
+    try:
+        relative = os.path.relpath(target, folder)
+    except ValueError:  # another drive
+        return target
+    parts = relative.split(os.sep)
+    ups = next((i for i, part in enumerate(parts) if part != os.pardir), len(parts))
+    return target if ups > NEAR else relative.replace(os.sep, "/")
 
 
 def _same_folder(a: str, b: str) -> bool:

@@ -180,14 +180,31 @@ class Aggregate(Node):
         if not set(self._template.names) <= {"name", "text"}:
             raise ValueError(f"aggregate template: variables are name and text, not "
                              f"{', '.join(self._template.names)}")
-        self.inputs = {name: str for name in sources or ()}
+        self.inputs = _Texts(sources or (), any_port=sources is None)
 
     def accepts_input(self, port: str) -> bool:
-        """Without `sources`, every port wired in is one more source."""
-        if self.sources is None and port.isidentifier():
-            self.inputs[port] = str
-        return port in self.inputs
+        """Without `sources`, any port may be wired: each one wired is one more source (this
+        only answers; the wiring is the pipeline's, so one node may serve two pipelines)."""
+        return self.sources is None and port.isidentifier()
 
     def run(self, **texts: str) -> dict[str, Any]:
+        """The texts in the order of `sources`, else in the order they are wired (the order
+        the scheduler passes them)."""
         return {"text": self.separator.join(
-            self._template.render({"name": name, "text": texts[name]}) for name in self.inputs)}
+            self._template.render({"name": name, "text": texts[name]})
+            for name in (self.sources or texts))}
+
+
+class _Texts(dict[str, Any]):
+    """An aggregate's input types: its `sources`, and with `any_port`, `str` for any port
+    it is wired with, without adding it (like `Counter`'s missing 0), so checking a wire's
+    type changes nothing."""
+
+    def __init__(self, sources: Sequence[str], *, any_port: bool) -> None:
+        super().__init__(dict.fromkeys(sources, str))
+        self.any_port = any_port
+
+    def __missing__(self, port: str) -> Any:
+        if self.any_port:
+            return str
+        raise KeyError(port)

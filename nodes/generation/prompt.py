@@ -6,6 +6,9 @@ start with `_` (`{{ q.__class__ }}`) are refused when the template is compiled, 
 sandbox refuses the rest of the escapes when it runs. Any other template is plain fields:
 each `{name}` is replaced by the value's `str`, and nothing else (`{q.attr}`, `{q[0]}`,
 `{q!r}`, `{q:>8}`) is allowed, so a template cannot reach an object's attributes.
+`{{` used to be `str.format`'s literal brace: a Jinja2 template that reads like an old
+`str.format` one (a `{name}` field left as text, or `{{ }}` around no expression) is refused
+with the fix, rather than run with another meaning.
 Either way the template's variable names are its node's input ports, so a variable that
 nothing provides is an unwired port, refused when the pipeline is validated.
 """
@@ -21,6 +24,8 @@ from typing import Any
 __all__ = ["Template", "compile_template"]
 
 _JINJA = re.compile(r"\{[{%#]")
+_FIELD = re.compile(r"(?<!\{)\{\s*([A-Za-z_]\w*)\s*\}(?!\})")  # `{name}`, not `{{name}}`
+_FIX = "write {name} as {{ name }} and a literal brace as {{ '{' }}"
 _FORMATTER = string.Formatter()
 Part = str | Callable[[Mapping[str, Any]], str]
 
@@ -86,7 +91,10 @@ def _jinja(source: str, what: str) -> Template:
     try:
         tree = environment.parse(source)
     except TemplateSyntaxError as exc:
-        raise ValueError(f"{what} line {exc.lineno}: {exc.message}") from None
+        hint = (" (if this was a str.format template: {{ now starts Jinja2, not a literal "
+                f"brace; {_FIX})") if _is_format(source) else ""
+        raise ValueError(f"{what} line {exc.lineno}: {exc.message}{hint}") from None
+    _refuse_text_fields(environment, source, what)
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", "")
         if isinstance(name, str) and name.startswith("_"):
@@ -96,6 +104,31 @@ def _jinja(source: str, what: str) -> Template:
     names = tuple(sorted(found, key=lambda name: (source.find(name), name)))
     compiled = environment.from_string(tree)
     return Template(source, names, compiled.render)
+
+
+def _is_format(source: str) -> bool:
+    """Whether `source` is a valid `str.format` template (so probably written as one)."""
+    try:
+        list(_FORMATTER.parse(source))
+        return True
+    except ValueError:
+        return False
+
+
+def _refuse_text_fields(environment: Any, source: str, what: str) -> None:
+    """Refuse a `{name}` in the text of a Jinja2 template (outside `{% raw %}`): printed as
+    is, where its author most likely meant a field of an old `str.format` template."""
+    raw = False
+    for lineno, kind, value in environment.lex(source):
+        raw = kind == "raw_begin" or (raw and kind != "raw_end")
+        found = None if raw or kind != "data" else _FIELD.search(value)
+        if found:
+            line = lineno + value.count("\n", 0, found.start())
+            raise ValueError(f"{what} line {line}: {found.group(0)} would be printed as is, "
+                             "since a template with {{ or {% is Jinja2: write "
+                             f"{{{{ {found.group(1)} }}}} for the value (a literal brace: "
+                             "{{ '{' }}), or "
+                             f"{{% raw %}}{found.group(0)}{{% endraw %}} to keep the text")
 
 
 @functools.cache

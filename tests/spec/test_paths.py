@@ -128,8 +128,56 @@ def test_a_python_built_relative_path_is_the_working_directorys(project, tmp_pat
     assert yaml.safe_load(dump_pipeline(p))["resources"]["index"] == {
         "type": "corpus", "path": ".index", "source": "docs"}
     elsewhere = yaml.safe_load(dump_pipeline(p, base=tmp_path))["resources"]["index"]
-    assert elsewhere == {"type": "corpus", "path": str(project / ".index"),
-                         "source": str(project / "docs")}
+    assert elsewhere == {"type": "corpus", "path": "project/.index", "source": "project/docs"}
+
+
+def _written(p, base) -> dict:
+    return yaml.safe_load(dump_pipeline(p, base=base))
+
+
+def test_a_python_built_pipeline_saved_in_another_folder_loads_back_from_anywhere(project,
+                                                                                 tmp_path):
+    """Paths near the file (inside its folder, or up to two folders up) are written relative
+    to it, so the project can move; the others absolute."""
+    corpus = resource("corpus", name="index", path=project / ".index",
+                      source=str(project / "docs"))
+    p = (Pipeline(inputs=["question"])
+         .add("search", catalog.lookup("keyword_search")(corpus), query="question")
+         .add("notes", Notes(file=str(project / "notes.txt")), q="question"))
+    target = project / "pipelines" / "mine"  # two folders below the paths
+    target.mkdir(parents=True)
+    written = _written(p, target)
+    assert written["resources"]["index"] == {"type": "corpus", "path": "../../.index",
+                                             "source": "../../docs"}
+    assert written["nodes"]["notes"]["params"] == {"file": "../../notes.txt"}
+    (target / "p.yaml").write_text(dump_pipeline(p, base=target))
+    os.chdir(tmp_path)  # neither the folder it was built in nor the file's
+    q = load_pipeline(target / "p.yaml", allow_import=True, env={})
+    assert _places(q) == (str(project / "docs"), str(project / ".index"),
+                          str(project / "notes.txt"))
+    assert q.run(question="lava")["text"] == "a note"
+    # moved with its project, it still finds its files
+    moved = tmp_path / "moved"
+    project.rename(moved)
+    assert _places(load_pipeline(moved / "pipelines" / "mine" / "p.yaml", allow_import=True,
+                                 env={}))[2] == str(moved / "notes.txt")
+    # three folders up is no longer near: absolute
+    deeper = moved / "a" / "b" / "c"
+    deeper.mkdir(parents=True)
+    corpus_far = resource("corpus", name="index", path=moved / ".index",
+                          source=str(moved / "docs"))
+    far = Pipeline(inputs=["question"]).add(
+        "search", catalog.lookup("keyword_search")(corpus_far), query="question")
+    assert _written(far, deeper)["resources"]["index"]["source"] == str(moved / "docs")
+
+
+def test_a_loaded_pipeline_saved_near_its_files_is_written_relative(project):
+    p = load_pipeline(project / "p.yaml", allow_import=True, env={})
+    sub = project / "sub"
+    sub.mkdir()
+    written = _written(p, sub)
+    assert written["nodes"]["notes"]["params"]["file"] == "../notes.txt"
+    assert written["resources"]["index"]["source"] == "../docs"
 
 
 def test_a_shipped_pipeline_runs_from_any_directory(tmp_path):

@@ -91,3 +91,52 @@ def test_an_undefined_variable_is_an_unwired_port_at_validation():
 def test_runs_in_a_pipeline():
     p = Pipeline(inputs=["who"]).add("p", Prompt("Hi {who}"), who="who")
     assert p.run_many([{"who": "a"}, {"who": "b"}]) == [{"text": "Hi a"}, {"text": "Hi b"}]
+
+
+@pytest.mark.parametrize(("template", "field", "fix"), [
+    ("Answer {{ question }} from {context}", "{context}", "{{ context }}"),
+    ("line one\n{% if q %}yes{% endif %}\nthen { name }", "{ name }", "{{ name }}"),
+])
+def test_a_format_field_left_as_text_in_jinja_is_refused_with_the_fix(template, field, fix):
+    # `{{` was str.format's literal brace: the old template now reads as Jinja2, where the
+    # `{name}` fields would be printed as they are
+    with pytest.raises(ValueError) as caught:
+        compile_template(template)
+    message = str(caught.value)
+    line = template[:template.index(field)].count("\n") + 1
+    assert message.startswith(f"template line {line}: {field} would be printed as is")
+    assert fix in message and "{% raw %}" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("template", [
+    'Reply as JSON: {{"answer": "{answer}"}}', "Empty {{}} braces for {q}",
+])
+def test_double_braces_around_no_expression_name_the_old_meaning(template):
+    with pytest.raises(ValueError, match=r"if this was a str.format template: \{\{ now starts "
+                                         r"Jinja2, not a literal brace; write \{name\} as"):
+        compile_template(template)
+
+
+@pytest.mark.parametrize("template", [
+    "{{ q }} and {% raw %}{kept}{% endraw %}", '{{ q }} as {"json": 1} or {1}', "{{ q }}",
+    "{{name}} and {{ other }}",
+])
+def test_jinja_templates_without_text_fields_still_build(template):
+    assert compile_template(template).names
+
+
+def test_a_bad_jinja_template_that_no_format_template_could_be_has_no_hint():
+    with pytest.raises(ValueError) as caught:
+        compile_template("{{ question }")
+    assert "str.format" not in str(caught.value)
+
+
+def test_an_old_format_template_is_one_line_at_its_node_in_the_file(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text("llmkit: 1\ninputs: {q: str}\nnodes:\n  p:\n    type: prompt\n"
+                    "    params: {template: \"{{ q }} in {context}\"}\n    inputs: {q: q}\n")
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:4:") and "\n" not in message
+    assert "{context} would be printed as is" in message and "{{ context }}" in message
