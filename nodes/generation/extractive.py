@@ -19,8 +19,8 @@ NOT_FOUND = "I could not find an answer in the indexed documents."
 
 # Question words that say nothing about the answer: the function words, and the verbs a
 # question is framed with ("how do I get...", "what happens when...").
-_STOP = STOP_WORDS | frozenset({"get", "gets", "happen", "happens", "make", "need", "please",
-                                "put", "tell", "use", "used", "want"})
+_STOP = STOP_WORDS | frozenset({"get", "gets", "go", "goes", "happen", "happens", "make", "many",
+                                "much", "need", "please", "put", "tell", "use", "used", "want"})
 # Questions that ask for a quantity: a candidate holding a number answers them better.
 _QUANTITY = re.compile(r"\bhow (many|much|long|big|large|fast|often|old|far)\b|"
                        r"\b(what|which)( \w+)? (size|port|number|version|limit|code|"
@@ -34,20 +34,23 @@ class ExtractiveGenerator:
     Candidates are the context's prose sentences, list items and table rows (`passages`);
     words match by their Porter stem. A candidate scores the IDF (over the candidates) of the
     question's content words it holds, times `1 + quantity_bonus` when the question asks for
-    a quantity ("how many", "which port") and the candidate holds a digit, plus
-    `rank_bonus / n` for chunk `[n]`. The best ones scoring at least `min_ratio` of the best
-    are returned in context order, each followed by its citation. When the best holds less
-    than `min_coverage` of the question's IDF mass (a word absent from the context weighs
-    the most), or the question or context is empty, the answer is `NOT_FOUND`.
+    a quantity ("how many", "which port") and the candidate holds a digit, times
+    `1 + rank_weight / n` for chunk `[n]` (the retrieval order is evidence too: a sentence of
+    the best chunk beats one further down that matches a little more), plus `rank_bonus / n`.
+    The best ones scoring at least `min_ratio` of the best are returned in context order, each
+    followed by its citation. When the best holds less than `min_coverage` of the question's
+    IDF mass (a word absent from the context weighs the most), or the question or context is
+    empty, the answer is `NOT_FOUND`.
     Deterministic and dependency-free: the offline default and a test double for real LLMs.
     """
 
-    version = 5  # 3: table rows, stems, quantity cue, NOT_FOUND below min_coverage; 4: shared
-                 # stop words; 5: a sentence repeating one already chosen is skipped
+    version = 6  # 3: table rows, stems, quantity cue, NOT_FOUND below min_coverage; 4: shared
+                 # stop words; 5: a sentence repeating one already chosen is skipped; 6:
+                 # rank_weight, "many"/"much"/"go" are question framing
 
     def __init__(self, max_sentences: int = 3, rank_bonus: float = 0.1,
                  min_ratio: float = 0.5, min_coverage: float = 0.25,
-                 quantity_bonus: float = 1.0) -> None:
+                 quantity_bonus: float = 1.0, rank_weight: float = 0.4) -> None:
         if max_sentences < 1:
             raise ValueError(f"max_sentences must be >= 1, got {max_sentences}")
         self.max_sentences = int(max_sentences)
@@ -55,13 +58,14 @@ class ExtractiveGenerator:
         self.min_ratio = float(min_ratio)
         self.min_coverage = float(min_coverage)
         self.quantity_bonus = float(quantity_bonus)
+        self.rank_weight = float(rank_weight)
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """What defines this generator's output, for cache keys."""
         return {"type": type(self).__name__, "version": self.version,
                 "max_sentences": self.max_sentences, "rank_bonus": self.rank_bonus,
                 "min_ratio": self.min_ratio, "min_coverage": self.min_coverage,
-                "quantity_bonus": self.quantity_bonus}
+                "quantity_bonus": self.quantity_bonus, "rank_weight": self.rank_weight}
 
     def generate(self, question: str, context: str) -> str:
         """The answer to `question` from `context` (numbered text from `build_context`)."""
@@ -81,7 +85,9 @@ class ExtractiveGenerator:
                 continue
             mass = sum(idf[word] for word in ms)
             score = mass * (1 + quantity if quantity and _DIGIT.search(text) else 1)
-            scored.append((-(score + (self.rank_bonus / n if n else 0.0)), i, mass / total))
+            if n:
+                score = score * (1 + self.rank_weight / n) + self.rank_bonus / n
+            scored.append((-score, i, mass / total))
         if not scored:
             return NOT_FOUND
         top: list[tuple[float, int, float]] = []

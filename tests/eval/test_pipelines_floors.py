@@ -10,10 +10,10 @@ from llmkit.spec import load_pipeline
 from .fakes import PIPELINES
 
 DATASET = PIPELINES / "datasets" / "docs_qa.jsonl"
-FLOORS = {  # measured less about 0.05; measured (hit, recall, MRR, nDCG, contains): rag
-    # 0.980 0.887 0.830 0.802 0.680, hybrid 1.000 0.870 0.905 0.831 0.720
-    "rag.yaml": {"hit": 0.92, "recall": 0.83, "mrr": 0.78, "ndcg": 0.75, "contains": 0.62},
-    "hybrid.yaml": {"hit": 0.94, "recall": 0.81, "mrr": 0.84, "ndcg": 0.77, "contains": 0.66},
+FLOORS = {  # measured less about 0.05; measured on 60 questions (hit, recall, MRR, nDCG,
+    # contains): rag 0.967 0.881 0.806 0.785 0.733, hybrid 0.983 0.875 0.867 0.815 0.750
+    "rag.yaml": {"hit": 0.91, "recall": 0.83, "mrr": 0.75, "ndcg": 0.73, "contains": 0.68},
+    "hybrid.yaml": {"hit": 0.93, "recall": 0.82, "mrr": 0.81, "ndcg": 0.76, "contains": 0.70},
 }
 
 
@@ -28,7 +28,7 @@ def in_the_project(tmp_path, monkeypatch):
 @pytest.mark.parametrize("pipeline", sorted(FLOORS))
 def test_the_shipped_pipelines_stay_above_their_floors(pipeline, in_the_project):
     examples = load_dataset(DATASET)
-    assert len(examples) >= 50
+    assert len(examples) >= 60
     result = evaluate(load_pipeline(PIPELINES / pipeline), examples, k=4)
     assert result.errors == 0
     measured = {metric: round(result.mean(metric), 3) for metric in FLOORS[pipeline]}

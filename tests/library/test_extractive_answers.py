@@ -115,3 +115,24 @@ def test_a_sentence_repeating_one_already_chosen_is_skipped_for_the_next_best():
     answer = ExtractiveGenerator(max_sentences=2).generate("What does the window bound?",
                                                            context)
     assert answer.count("runs in flight") == 1 and "Memory stays flat" in answer
+
+
+def test_the_better_ranked_chunk_wins_over_one_that_adds_only_a_common_word():
+    # "llmkit" is in nearly every candidate: holding it too is no reason to skip chunk [1]
+    fillers = " ".join(f"Note {i} of llmkit is here." for i in range(18))
+    context = ("[1] The window bounds the runs in flight.\n\n"
+               "[2] In llmkit the window of a run is bounded too.\n\n"
+               f"[3] {fillers}")
+    question = "What does the window bound in llmkit?"
+    answer = ExtractiveGenerator(max_sentences=1).generate(question, context)
+    assert answer == "The window bounds the runs in flight. [1]"
+    flat = ExtractiveGenerator(max_sentences=1, rank_weight=0).generate(question, context)
+    assert flat == "In llmkit the window of a run is bounded too. [2]"
+
+
+def test_how_many_and_go_are_question_framing_so_matching_them_alone_is_not_an_answer():
+    context = ("[1] Many callers go through one batch.\n\n"
+               "[2] Results are cached per item in SQLite.")
+    gen = ExtractiveGenerator()
+    assert gen.generate("How many replicas go to each queue?", context) == NOT_FOUND
+    assert gen.generate("How many callers share a batch?", context) != NOT_FOUND
