@@ -57,6 +57,12 @@ def _near_duplicate(shingles: set, kept: list[set], threshold: float) -> bool:
                for other in kept if shingles or other)
 
 
+def _with_header(hit: Mapping[str, Any], body: str) -> str:
+    """`body` under its table's header row and rule, when it starts in a table's rows."""
+    header = hit_field(hit, "table_header")
+    return f"{header}\n{body}" if body and isinstance(header, str) and header else body
+
+
 def _truncated(body: str, fits: Callable[[str], bool]) -> str:
     """The longest prefix of `body` that fits, cut after a sentence if one fits, else after
     a word, else anywhere ("" when nothing fits)."""
@@ -83,7 +89,9 @@ def build_context(hits: Sequence[Mapping[str, Any]], max_chars: int = 4000,
     """Number the hits' texts best first as `[1] text` (or as `block(n, hit, text)` lays
     them out), blocks separated by `separator` (a blank line).
 
-    A hit's text and source are read from the hit or its `metadata`. Hits whose word-3-gram
+    A hit's text and source are read from the hit or its `metadata`; a chunk that starts in
+    the body rows of a table (it has a `table_header`, docs/retrieval.md) is shown under
+    that header, so its rows keep their columns. Hits whose word-3-gram
     Jaccard similarity with an included one is >= `dedupe_threshold` (or whose id repeats)
     are dropped. The result never exceeds `max_chars` (nor `max_tokens` as counted by
     `count_tokens`, when both are given): the first chunk is cut at a sentence (else word)
@@ -101,7 +109,7 @@ def build_context(hits: Sequence[Mapping[str, Any]], max_chars: int = 4000,
     ranked = sorted(hits, key=lambda h: -float(h.get("score", 0.0)))  # stable: ties keep order
     text, sources, kept, seen = "", [], [], set()
     for hit in ranked:
-        body = (hit_field(hit, "text") or "").strip()
+        body = _with_header(hit, (hit_field(hit, "text") or "").strip())
         if not body or (hit.get("id") is not None and hit.get("id") in seen):
             continue
         shingles = _shingles(body)

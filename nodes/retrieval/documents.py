@@ -28,8 +28,9 @@ __all__ = ["DocumentsNotFoundError", "Loaded", "file_problem", "file_sha256", "f
            "sentence_ends", "sentences", "split", "unsupported_files"]
 
 # Bumped whenever `split` cuts a text differently, so indexes built by the old one rebuild
-# (2: no headings inside fenced code blocks).
-SPLIT_VERSION = 2
+# (2: no headings inside fenced code blocks; 3: a chunk starting in a table's rows carries
+# the table's header as `table_header`).
+SPLIT_VERSION = 3
 DEFAULT_PATTERNS = ("**/*.md", "**/*.markdown", "**/*.txt", "**/*.rst", "**/*.html", "**/*.htm",
                     "**/*.pdf", "**/*.docx")
 _FORMATS = {".md": "md", ".markdown": "md", ".rst": "rst", ".html": "html", ".htm": "html",
@@ -288,6 +289,45 @@ def _headings(text: str, code: list[tuple[int, int]]) -> list[tuple[int, int, st
     return sorted(h for h in found if not _inside(code, h[0]) and not _inside(code, h[1]))
 
 
+# A Markdown table: a `|` row, a rule row of dashes under it, then more `|` rows.
+_RULE_CELL = re.compile(r"^:?-{3,}:?$")
+Tables = list[tuple[int, int, str]]  # (start, end, header) of each run of body rows
+TableState = tuple[str | None, str | None]  # (header of the table open, last `|` line)
+
+
+def _table_rule(line: str) -> bool:
+    """Whether a `|` line is a table's header rule (`|---|:--:|`)."""
+    cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+    return any(cells) and all(_RULE_CELL.match(cell) for cell in cells if cell)
+
+
+def _tables(text: str, code: list[tuple[int, int]], offset: int = 0,
+            state: TableState = (None, None)) -> tuple[Tables, TableState]:
+    """(start, end, header) of the body rows of each Markdown table of `text` (at `offset`
+    of a document), `header` being its header row and rule; and the state at its end, for
+    a text that goes on (`state`: the one where `text` starts). Lines in code blocks of
+    `code` are no table rows."""
+    found: Tables = []
+    header, previous = state
+    start = pos = 0
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the text ends a line: nothing of the next one is here
+    for line in lines:
+        row = line.strip().startswith("|") and not _inside(code, pos)
+        if header is None and row and previous is not None and _table_rule(line):
+            header, start = f"{previous}\n{line.strip()}", pos + len(line) + 1
+        elif header is not None and not row:
+            if start < pos - 1:
+                found.append((start + offset, pos - 1 + offset, header))
+            header = None
+        previous = line.strip() if row and header is None else None
+        pos += len(line) + 1
+    if header is not None and start < len(text):
+        found.append((start + offset, len(text) + offset, header))
+    return found, (header, previous)
+
+
 def _code_blocks(text: str, opened: str | None = None) -> tuple[list[tuple[int, int]],
                                                                   str | None]:
     """(start, end) of each fenced code block of `text`, fences included, and the fence of
@@ -354,16 +394,18 @@ def _pick(breaks: list[list[int]], lo: int, hi: int, latest: bool,
 
 
 class _Whole:
-    """A document's text with its breaks and headings, all in memory."""
+    """A document's text with its breaks, headings and tables, all in memory."""
 
     end: int | None  # the text's length, None while not all of it has been read
 
-    def __init__(self, text: str, headings: list[tuple[int, int, str]]) -> None:
+    def __init__(self, text: str, headings: list[tuple[int, int, str]],
+                 tables: Tables) -> None:
         self.end = len(text)
         self.breaks = _breaks(text, headings)
         self._text, self._base = text, 0  # the text from position _base on
         self._starts = [start for start, _, _ in headings]
         self._titles = [title for _, _, title in headings]
+        self._tables = tables
 
     def need(self, start: int, upto: int) -> None:
         """Make the text and the breaks up to `upto` known; nothing before `start` will be
@@ -376,6 +418,11 @@ class _Whole:
         """The title of the last heading starting at or before `position`."""
         h = bisect_right(self._starts, position) - 1
         return self._titles[h] if h >= 0 else None
+
+    def table_header(self, position: int) -> str | None:
+        """The header row and rule of the table whose body rows `position` lies in."""
+        t = bisect_right(self._tables, position, key=lambda table: table[0]) - 1
+        return self._tables[t][2] if t >= 0 and position < self._tables[t][1] else None
 
 
 # The characters an RST title's underline is made of, and a whole underline line.
@@ -408,7 +455,8 @@ class _Streamed(_Whole):
         self._text, self._base = "", 0
         self._pending = ""  # read after the last cut, not scanned yet
         self._fence: str | None = None  # of a code block open at the last cut
-        self._starts, self._titles = [], []
+        self._table: TableState = (None, None)  # of a table open at the last cut
+        self._starts, self._titles, self._tables = [], [], []
 
     def need(self, start: int, upto: int) -> None:
         # A heading may start right at the last cut: breaks are final only before it.
@@ -429,6 +477,9 @@ class _Streamed(_Whole):
         offset = self._base + len(self._text)
         code, self._fence = _code_blocks(block, self._fence)
         headings = _headings(block, code) if self._find_headings else []
+        if self._find_headings:
+            tables, self._table = _tables(block, code, offset, self._table)
+            self._tables += tables
         for found, new in zip(self.breaks, _breaks(block, headings, offset, piece is None),
                               strict=True):
             found.extend(new)
@@ -448,6 +499,7 @@ class _Streamed(_Whole):
         h = bisect_right(self._starts, start) - 1
         if h > 0:
             del self._starts[:h], self._titles[:h]
+        del self._tables[:bisect_right(self._tables, start, key=lambda table: table[1])]
 
 
 def _last_fitting(positions: Sequence[int], fits: Callable[[int], bool]) -> int:
@@ -555,6 +607,9 @@ def _chunks(doc: _Whole, source: str, doc_id: str, size: int, overlap: int,
         chunk = {"id": f"{doc_id}#{start}-{digest}", "text": stripped, "source": source,
                  "doc_id": doc_id, "start": start, "end": start + len(stripped), "index": index,
                  "section": doc.section(start)}
+        header = doc.table_header(start)
+        if header is not None:
+            chunk["table_header"] = header
         if pages:
             chunk["page"] = bisect_right(pages, start)  # the page it starts on, from 1
         yield chunk
@@ -574,15 +629,19 @@ def split(doc: dict[str, Any], size: int = 800, overlap: int = 120, *,
     Each chunk is `{"id", "text", "source", "doc_id", "start", "end", "index", "section"}`,
     with `text == doc["text"][start:end]`; ids are stable across runs (source + position +
     a hash of the chunk text). Headings are detected unless `doc["format"]` is "txt" or
-    "pdf". A document with `pages` (a PDF's page starts) gives each chunk the `page` it
-    starts on, counted from 1.
+    "pdf"; so are Markdown tables, and a chunk that starts in a table's body rows has the
+    table's header row and rule as `table_header` (its rows then still say their columns).
+    A document with `pages` (a PDF's page starts) gives each chunk the `page` it starts on,
+    counted from 1.
     """
     text = doc["text"]
     source = doc.get("source", doc.get("id", ""))
-    headings = (_headings(text, _code_blocks(text)[0])
-                if doc.get("format") not in ("txt", "pdf") else [])
-    return list(_chunks(_Whole(text, headings), source, doc.get("id", source), size, overlap,
-                        tokens, doc.get("pages")))
+    code = _code_blocks(text)[0]
+    plain = doc.get("format") in ("txt", "pdf")
+    headings = [] if plain else _headings(text, code)
+    tables = [] if plain else _tables(text, code)[0]
+    return list(_chunks(_Whole(text, headings, tables), source, doc.get("id", source), size,
+                        overlap, tokens, doc.get("pages")))
 
 
 def _decoded(file: Path, block: int) -> Iterator[str]:

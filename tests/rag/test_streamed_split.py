@@ -15,11 +15,12 @@ from llmkit.nodes.retrieval.documents import load_files, read_chunks, split
 
 # Pieces that exercise every kind of break and heading, and their neighbours: sentence ends
 # and closers, paragraph and line breaks, Markdown and RST headings (and underline-looking
-# lines that are not), CRLF, Unicode spaces, CJK stops, astral characters, a BOM.
+# lines that are not), Markdown table rows and rules, CRLF, Unicode spaces, CJK stops,
+# astral characters, a BOM.
 PIECES = ["word", "longerword", " ", "  ", "\t", ".", "!", "?", "\u2026", "\u3002", "\u201d",
           ")", "\n", "\n\n", "\n\n\n", "\r\n", "# Heading\n", "## Sub heading\n", "#nope\n",
           "Title\n=====\n", "=====\n", "---\n", "- item\n", "###\n", "~~~~ \n", "\u3000",
-          "```\n", "```py\n",
+          "```\n", "```py\n", "| a | b |\n", "|---|---|\n", "| c |",
           "\u2028", "\u00a0", "caf\u00e9", "\u4e2d\u6587", "\U0001f600", "\ufeff", "x" * 40]
 
 
