@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 
 from llmkit.nodes.retrieval.documents import sentences
-from llmkit.nodes.retrieval.embedders import tokenize
+from llmkit.nodes.retrieval.embedders import identifier_parts, tokenize
 
 __all__ = ["candidates"]
 
@@ -109,14 +109,15 @@ def _segments(body: str) -> list[tuple[str, bool]]:
 
 @lru_cache(maxsize=4096)
 def _chunk_candidates(body: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(text, words) of each candidate of one chunk of at least four words. Memoised: the
-    chunks that answer questions recur in many contexts, and parsing is most of the cost."""
+    """(text, words) of each candidate of one chunk of at least four words, its words
+    followed by the parts of its identifiers (`identifier_parts`). Memoised: the chunks that
+    answer questions recur in many contexts, and parsing is most of the cost."""
     out = []
     for segment, row in _segments(body):
         for sentence in [segment] if row else sentences(segment):
-            words = tuple(tokenize(sentence))
+            words = tokenize(sentence)
             if len(words) >= _MIN_WORDS:
-                out.append((sentence, words))
+                out.append((sentence, tuple(words + identifier_parts(sentence))))
     return tuple(out)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from llmkit.nodes.retrieval.embedders import tokenize
+from llmkit.nodes.retrieval.embedders import lexical_words
 from llmkit.nodes.retrieval.index_dir import corrupt, load_index_dir, save_index_dir
 from llmkit.nodes.retrieval.rows import Hit, RowTable, TableIndex
 
@@ -28,6 +28,7 @@ _FORMAT = "llmkit.bm25/1"
 _KIND = "bm25"
 _EMPTY = np.zeros(0, dtype=np.int32)
 _BATCH = 4096  # documents tokenized and counted at a time
+TERMS_VERSION = 2  # how texts are cut into terms; 2: identifier parts (`lexical_words`)
 
 
 class _Postings:
@@ -65,7 +66,8 @@ class _Postings:
 
 
 class BM25Index(TableIndex):
-    """Okapi BM25 over texts tokenized by the shared `tokenize` (no stemming or stop words).
+    """Okapi BM25 over the shared `lexical_words` of texts: words and the parts of
+    identifiers, no stemming or stop words (`terms`: the version of that cut it was built with).
 
     `search` returns `{"id", "score", "metadata"}` hits best first, only for rows sharing at
     least one word with the query (so possibly fewer than k); ties go to the earlier row.
@@ -74,6 +76,7 @@ class BM25Index(TableIndex):
 
     def __init__(self, k1: float = 1.5, b: float = 0.75) -> None:
         self.k1, self.b = float(k1), float(b)
+        self.terms = TERMS_VERSION
         self._table = RowTable()
         self._vocab: dict[str, int] = {}
         self._terms: list[np.ndarray] = []  # per row: sorted term ids
@@ -84,7 +87,7 @@ class BM25Index(TableIndex):
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """Identifies what a search returns: changes with the content, for cache keys."""
         return {"type": type(self).__name__, "k1": self.k1, "b": self.b,
-                "content_version": self.content_version}
+                "terms": self.terms, "content_version": self.content_version}
 
     def add(self, ids: Sequence[str], texts: Sequence[str],
             metadata: Sequence[dict] | None = None) -> None:
@@ -100,7 +103,7 @@ class BM25Index(TableIndex):
 
     def _count_terms(self, texts: list[str], rows: list[int]) -> None:
         """Store each text's term ids and counts at its row (vectorised over the texts)."""
-        words = [tokenize(text) for text in texts]
+        words = [lexical_words(text) for text in texts]
         flat = list(chain.from_iterable(words))
         vocab = self._vocab
         for word in dict.fromkeys(flat):  # first-seen order keeps term ids reproducible
@@ -149,7 +152,7 @@ class BM25Index(TableIndex):
         n_rows = self._table.n_rows
         results = []
         for query in queries:
-            terms = Counter(t for t in map(self._vocab.get, tokenize(query)) if t is not None)
+            terms = Counter(t for t in map(self._vocab.get, lexical_words(query)) if t is not None)
             if k == 0 or not terms:
                 results.append([])
                 continue
@@ -169,7 +172,8 @@ class BM25Index(TableIndex):
         live = self._table.live_rows().tolist()
         lengths = [self._terms[r].size for r in live]
         state = {
-            "format": _FORMAT, "k1": self.k1, "b": self.b, **self._table.state(),
+            "format": _FORMAT, "k1": self.k1, "b": self.b, "terms_version": self.terms,
+            **self._table.state(),
             "vocab": sorted(self._vocab, key=self._vocab.__getitem__),
             "offsets": np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).tobytes(),
             "terms": np.concatenate([self._terms[r] for r in live] or [_EMPTY]).tobytes(),
@@ -187,6 +191,7 @@ class BM25Index(TableIndex):
             if not isinstance(state, dict) or state.get("format") != _FORMAT:
                 raise ValueError("bm25.msgpack is not an llmkit BM25 index")
             index = cls(state["k1"], state["b"])
+            index.terms = state.get("terms_version", 1)  # an older index keeps matching whole words
             index._table = RowTable.from_state(state)
             index._vocab = {term: i for i, term in enumerate(state["vocab"])}
             offsets = np.frombuffer(state["offsets"], dtype=np.int64)

@@ -25,7 +25,7 @@ import numpy as np
 
 from llmkit.errors import LlmkitError
 from llmkit.nodes.protocols import AsyncEmbedder, Embedder
-from llmkit.nodes.retrieval.bm25 import BM25Index
+from llmkit.nodes.retrieval.bm25 import TERMS_VERSION, BM25Index
 from llmkit.nodes.retrieval.documents import (
     DEFAULT_PATTERNS,
     SPLIT_VERSION,
@@ -147,7 +147,7 @@ class Corpus:
     # -- identity -------------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
         return {"embedder": self.embedder.llmkit_fingerprint(), "chunk_size": self.chunk_size,
-                "overlap": self.overlap, "split": SPLIT_VERSION}
+                "overlap": self.overlap, "split": SPLIT_VERSION, "terms": TERMS_VERSION}
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """Changes whenever the indexed content does: search results are cached on it. Reads

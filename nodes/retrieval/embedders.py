@@ -17,9 +17,12 @@ import numpy as np
 from llmkit.errors import require_extra
 from llmkit.nodes.retrieval.stopwords import content_words
 
-__all__ = ["HashingEmbedder", "SentenceTransformerEmbedder", "normalize_text", "tokenize"]
+__all__ = ["HashingEmbedder", "SentenceTransformerEmbedder", "identifier_parts",
+           "lexical_words", "normalize_text", "tokenize"]
 
 _WORD = re.compile(r"\w+")
+# A word with an inner boundary: camelCase, HTTPServer, snake_case, letters against digits.
+_IDENTIFIER = re.compile(r"(?<!\w)\w*?(?:[a-z][A-Z]|[A-Z][A-Z][a-z]|[^\W\d_]\d|\d[^\W\d_]|_)\w*")
 
 
 def normalize_text(text: str) -> str:
@@ -30,6 +33,37 @@ def normalize_text(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Words of `text`: runs of Unicode word characters after `normalize_text`."""
     return _WORD.findall(normalize_text(text))
+
+
+def identifier_parts(text: str) -> list[str]:
+    """The parts of `text`'s identifier-like words, lowercased: `BM25Index(k1=1.5)` gives
+    bm, 25, index, k, 1; `max_chars` gives max, chars; plain words give nothing."""
+    text = unicodedata.normalize("NFKC", text)
+    return [part.lower() for word in _IDENTIFIER.findall(text) for part in _split(word)]
+
+
+def _split(word: str) -> list[str]:
+    """One identifier cut at underscores, lower-to-upper case changes, the last capital of
+    a run of capitals before lowercase (HTTP|Server) and letter/digit changes."""
+    parts, start = [], 0
+    for i in range(1, len(word) + 1):
+        if i < len(word):
+            a, b, c = word[i - 1], word[i], word[i + 1:i + 2]
+            if not ("_" in (a, b) or a.isdigit() != b.isdigit()
+                    or (b.isupper() and not a.isupper())
+                    or (a.isupper() and b.isupper() and c.isalpha() and not c.isupper())):
+                continue
+        if word[start:i].strip("_"):
+            parts.append(word[start:i].strip("_"))
+        start = i
+    return parts
+
+
+def lexical_words(text: str) -> list[str]:
+    """`tokenize(text)` followed by its identifier parts: what keyword matching compares
+    (BM25, the lexical reranker, the extractive answerer), so "BM25" finds `BM25Index` and
+    "chars" finds `max_chars` while the whole identifier still matches itself."""
+    return tokenize(text) + identifier_parts(text)
 
 
 # Polynomial hashing over code points, mod 2**64 (NumPy uint64 arithmetic wraps). With prefix
