@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from llmkit.core.registry import register_resource
+from llmkit.nodes.agent import nodes as agent_nodes  # noqa: F401  (registers agent)
 from llmkit.nodes.backends import nodes as backend_nodes  # noqa: F401  (registers web_search)
+from llmkit.nodes.control import nodes as control_nodes  # noqa: F401  (route, coalesce)
 from llmkit.nodes.generation import nodes as generation_nodes  # noqa: F401  (registers them)
 from llmkit.nodes.generation.extractive import ExtractiveGenerator
 from llmkit.nodes.retrieval import nodes as retrieval_nodes  # noqa: F401  (registers them)
@@ -59,3 +61,7 @@ register_resource("ollama_chat")(Deferred("llmkit.nodes.backends.ollama:OllamaCh
 register_resource("searx")(Deferred("llmkit.nodes.backends.websearch:SearxClient"))
 register_resource("lexical_reranker")(LexicalReranker)
 register_resource("http_reranker")(Deferred("llmkit.nodes.backends.rerank:HttpReranker"))
+# Tools read pipeline files and node types by name: the spec layer builds them (llmkit.spec.tools).
+register_resource("pipeline_tool")(Deferred("llmkit.spec.tools:pipeline_tool"))
+register_resource("node_tool")(Deferred("llmkit.spec.tools:node_tool"))
+register_resource("function_tool")(Deferred("llmkit.spec.tools:function_tool"))

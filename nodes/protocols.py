@@ -7,15 +7,17 @@ loop, answer a whole micro-batch at once or one chat request per item.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from llmkit.core.ports import named
 
-__all__ = ["AsyncEmbedder", "BatchGenerator", "ChatModel", "Embedder", "Hit", "Hits", "Ingester",
-           "Messages", "TextSearcher", "TokenCounter", "VectorSearcher"]
+__all__ = ["AsyncEmbedder", "BatchGenerator", "ChatModel", "ChatReply", "Embedder", "Hit", "Hits",
+           "Ingester", "Messages", "TextSearcher", "TokenCounter", "ToolCall", "ToolChatModel",
+           "VectorSearcher"]
 
 #: A search result: `{"id": str, "score": float, "metadata": dict}` (plus `text` for chunks).
 Hit = dict[str, Any]
@@ -48,11 +50,42 @@ class BatchGenerator(Protocol):
 
 
 class ChatModel(Protocol):
-    """A chat model: the whole answer, or its pieces as they arrive."""
+    """A chat model: the whole answer (following the JSON Schema `schema` when given), or its
+    pieces as they arrive."""
 
-    async def agenerate(self, messages_or_prompt: Messages) -> str: ...
+    async def agenerate(self, messages_or_prompt: Messages, *,
+                        schema: Mapping[str, Any] | None = None) -> str: ...
 
     def astream(self, messages_or_prompt: Messages) -> AsyncIterator[str]: ...
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function the model asks to call: `arguments` is the JSON text it wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """A chat model's turn: its text, and the tool calls it asks for (none: a final answer)."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@runtime_checkable
+class ToolChatModel(Protocol):
+    """A chat model that can call tools (`agent`): `tools` are OpenAI-style function entries
+    (`{"type": "function", "function": {name, description, parameters}}`), messages may hold
+    assistant `tool_calls` and `role: tool` results; `on_text`, when given, receives the
+    reply's text as it is streamed."""
+
+    async def achat(self, messages: Messages, *, tools: Sequence[Mapping[str, Any]],
+                    tool_choice: Any = None,
+                    on_text: Callable[[str], None] | None = None) -> ChatReply: ...
 
 
 @runtime_checkable

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from llmkit.core.usage import Usage
 
-Kind = Literal["node_started", "node_finished", "token", "run_finished", "result"]
+Kind = Literal["node_started", "node_finished", "node_skipped", "token", "run_finished",
+               "result"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,8 @@ class Event:
     - node_started / node_finished: a call of `node` on `size` items of `runs`; finished
       events carry `seconds`, when the call failed for some items `errors`, and when its
       model backends reported tokens `usage` (these runs' share of the call's);
+    - node_skipped: a route skipped `node` for run `runs[0]` (docs/control-flow.md): it
+      was neither called nor looked up in the cache;
     - token: a piece of streamed text from `node` for run `runs[0]` (in `data`);
     - run_finished: run `runs[0]` is done (`data`: its outputs or its error; `usage`: the
       tokens its calls spent, when any);

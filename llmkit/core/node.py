@@ -144,6 +144,11 @@ class Node:
     settings: Settings = Settings()
     #: False for nodes whose output is not a function of their input (sampling LLMs).
     deterministic: bool = True
+    #: True for a routing node: it returns only some of its output ports, and the ports it
+    #: leaves out are skipped for that run (docs/control-flow.md).
+    partial_outputs: bool = False
+    #: True for a join: any of its inputs may be skipped; those are left out of the call.
+    optional_inputs: bool = False
 
     _params: dict[str, Any]
 

@@ -15,8 +15,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from llmkit.core.node import Node
-from llmkit.core.plan import INPUT, Plan, PlanNode
+from llmkit.core.plan import INPUT, OMIT, Plan, PlanNode
 from llmkit.core.ports import mismatch
+from llmkit.core.routes import check_coverage
 from llmkit.errors import (
     CycleError,
     DuplicateNodeError,
@@ -65,6 +66,7 @@ class Pipeline:
             _check_name("pipeline input", input_name)
         self.nodes: dict[str, Node] = {}
         self.wiring: dict[str, dict[str, str]] = {}
+        self.guards: dict[str, list[str]] = {}  # node -> "route.branch"es it runs only on
         self._outputs: dict[str, str] | None = None
         self._plan: Plan | None = None
 
@@ -111,6 +113,20 @@ class Pipeline:
         self._plan = None
         return self
 
+    def when(self, name: str, /, *branches: str) -> Pipeline:
+        """Run node `name` only in runs where every one of `branches` ("route.branch") is
+        taken; the branch passes no value (docs/control-flow.md); returns self."""
+        if name not in self.nodes:
+            raise UnknownNodeError(f"cannot guard '{name}': no node '{name}'"
+                                   f"{did_you_mean(name, self.nodes)}", node=name)
+        for branch in branches:
+            if not isinstance(branch, str) or branch in self.guards.get(name, ()):
+                raise PipelineError(f"node '{name}': when: {branch!r} is not a new "
+                                    "'route.branch' string", node=name)
+            self.guards.setdefault(name, []).append(branch)
+        self._plan = None
+        return self
+
     def outputs(self, /, **mapping: str) -> Pipeline:
         """Declare the pipeline's outputs: `answer="generate.answer"`; returns self."""
         for output_name in mapping:
@@ -131,11 +147,12 @@ class Pipeline:
         return {(p if unique else f"{n}.{p}"): f"{n}.{p}" for n, p in ports}
 
     # -- validation ----------------------------------------------------------------------
-    def _resolve(self, source: str, **at: str) -> tuple[int | str, str]:
+    def _resolve(self, source: str, where: str = "", **at: str) -> tuple[int | str, str]:
         """(node name or INPUT, port) for a source reference, or a clear error; `at` names
-        what reads it: `node=` and `port=` (an input port), or `output=`."""
-        where = f"output '{at['output']}'" if "output" in at else \
-            f"input '{at['node']}.{at['port']}'"
+        what reads it: `node=` and `port=` (an input port), or `output=`; `where` says it
+        in the message instead."""
+        where = where or (f"output '{at['output']}'" if "output" in at else
+                          f"input '{at['node']}.{at['port']}'")
         if "." not in source:
             if source in self.inputs:
                 return INPUT, source
@@ -156,6 +173,21 @@ class Pipeline:
                 f"{did_you_mean(port, outputs)}; its outputs are: {', '.join(outputs) or 'none'}",
                 **at)
         return node_name, port
+
+    def _guards(self) -> dict[str, list[tuple[str, str]]]:
+        """Each guarded node's (route, branch) pairs; refuses a guard that names no branch
+        of a route."""
+        resolved: dict[str, list[tuple[str, str]]] = {}
+        for name, branches in self.guards.items():
+            for branch in branches:
+                src, port = self._resolve(branch, f"node '{name}' (when:)", node=name,
+                                          port="when")
+                if src == INPUT or not self.nodes[src].partial_outputs:  # type: ignore[index]
+                    raise PipelineError(
+                        f"node '{name}': when: '{branch}' is not a route's branch; name a "
+                        "branch of a route node, as 'route.branch'", node=name, port="when")
+                resolved.setdefault(name, []).append((src, port))  # type: ignore[arg-type]
+        return resolved
 
     def _edges(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
         """Node-to-node edges in wiring order, each with its (source port, target port)s."""
@@ -205,15 +237,22 @@ class Pipeline:
                         f"input '{name}.{port}' is required but nothing is wired to it",
                         node=name, port=port)
         edges = self._edges()
+        guards = self._guards()
         successors: dict[str, list[str]] = {name: [] for name in self.nodes}
         for src, dst in edges:
             successors[src].append(dst)
+        for dst, pairs in guards.items():
+            for src, _ in pairs:
+                if dst not in successors[src]:
+                    successors[src].append(dst)
+                    edges.setdefault((src, dst), [])
         cycle = _find_cycle(successors)
         if cycle:
             path = " -> ".join([*cycle, cycle[0]])
             last, first = cycle[-1], cycle[0]  # the wired input that closes it is at fault
+            closing = edges[last, first]  # empty for a guard (`when:`)
             raise CycleError(f"the pipeline has a cycle: {path}", node=first,
-                             port=edges[last, first][0][1])
+                             port=closing[0][1] if closing else "when")
         self._check_types()
         outputs = self.output_map
         resolved_outputs = {k: self._resolve(v, output=k) for k, v in outputs.items()}
@@ -227,23 +266,34 @@ class Pipeline:
         for (u, v), ports in edges.items():
             needed[u].update(p for p, _ in ports)
             n_upstream[v] += 1
-        plan_nodes = []
+        plan_nodes: list[PlanNode] = []
         for name in order:
             node = self.nodes[name]
             sources = []
             for port, source in self.wiring[name].items():
                 src, src_port = self._resolve(source, node=name, port=port)
                 sources.append((port, INPUT if src == INPUT else index[src], src_port))
+            node_guards = tuple((index[s], p) for s, p in guards.get(name, ()))
+            conditional = bool(node_guards) or any(
+                src != INPUT and (plan_nodes[src].conditional
+                                  or plan_nodes[src].node.partial_outputs)
+                for _, src, _ in sources)
             plan_nodes.append(PlanNode(
                 index=index[name], name=name, node=node, sources=tuple(sources),
                 defaults={k: v for k, v in node.defaults.items() if k not in self.wiring[name]},
                 successors=tuple(sorted(index[s] for s in successors[name])),
-                n_upstream=n_upstream[name], needed=tuple(sorted(needed[name]))))
-        self._plan = Plan(
+                n_upstream=n_upstream[name],
+                # a route returns only its chosen branch: the others are skipped, not missing
+                needed=() if node.partial_outputs else tuple(sorted(needed[name])),
+                guards=node_guards, conditional=conditional,
+                optional=_optional(node, self.wiring[name]) if conditional else None))
+        plan = Plan(
             name=self.name, inputs=tuple(self.inputs), nodes=tuple(plan_nodes),
             outputs=tuple((k, INPUT if s == INPUT else index[s], p)  # type: ignore[index]
                           for k, (s, p) in resolved_outputs.items()))
-        return self._plan
+        check_coverage(plan)
+        self._plan = plan
+        return plan
 
     # -- running -------------------------------------------------------------------------
     def run(self, inputs: Mapping[str, Any] | None = None, /, *,
@@ -345,8 +395,10 @@ class Pipeline:
         self.validate()
         types = {name: node.type_name for name, node in self.nodes.items()}
         stats, wall = (None, 0.0) if profile is None else (profile.nodes, profile.wall_seconds)
+        routes = [name for name, node in self.nodes.items() if node.partial_outputs]
         return save(pipeline_diagram(self.name, self.inputs, types, self.wiring,
-                                     self.output_map, stats, wall), path, format)
+                                     self.output_map, stats, wall, routes=routes,
+                                     guards=self.guards), path, format)
 
     def _repr_svg_(self) -> str | None:
         """A notebook shows the pipeline as a picture (as text when it is invalid)."""
@@ -357,6 +409,14 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"
+
+
+def _optional(node: Node, wiring: Mapping[str, str]) -> dict[str, Any]:
+    """The wired inputs of `node` that may be skipped without skipping it: every one for a
+    join (`optional_inputs`: left out of the call), else those with a default (given it)."""
+    if node.optional_inputs:
+        return dict.fromkeys(wiring, OMIT)
+    return {port: node.defaults[port] for port in wiring if port in node.defaults}
 
 
 def _not_a_node_hint(value: Any) -> str:

@@ -57,6 +57,12 @@ in one `set_many`. Until its lookup resolves, a run still counts as unarrived, s
 wait for it. Each caller fingerprints a node once, when its first run reaches it, so a
 resource that changed (a corpus that gained documents) keys the callers that come after.
 
+Routes. A routing node (`partial_outputs`) returns only the branch a run takes; when a run
+reaches a node that a route can skip (`PlanNode.conditional`) and `plan.skips` says it is
+skipped, the node is done for that run at once: it counts as never arriving (no batch waits
+for it), is neither called nor looked up, and its successors see it as done, with all its
+ports skipped (docs/control-flow.md). Other nodes pay one attribute test per arrival.
+
 Values are passed by reference and never copied or checked, except that a node must return
 the output ports its successors read.
 """
@@ -79,7 +85,7 @@ from llmkit.cache.keys import item_key
 from llmkit.core.calls import CallRunner, Outcome
 from llmkit.core.events import Event, TokenSink, _token_sink
 from llmkit.core.memo import ELSEWHERE, MISS, NodeMemo, output_hash, value_hash
-from llmkit.core.plan import INPUT, Plan, PlanNode
+from llmkit.core.plan import INPUT, OMIT, Plan, PlanNode, skips
 from llmkit.core.stats import Profile
 from llmkit.core.tracing import end_call, start_call
 from llmkit.core.usage import Usage, _meter
@@ -159,6 +165,7 @@ class Withdrawn(Exception):
 
 
 _WITHDRAWN = Withdrawn("the caller of this run left")
+_SKIPPED: dict[str, Any] = {}  # the outputs of a node a route skipped: none (never written)
 
 
 class _Call:
@@ -426,8 +433,15 @@ class Scheduler:
     def _inputs(self, ns: _NodeState, run: Run) -> dict[str, Any]:
         args = dict(ns.plan.defaults) if ns.plan.defaults else {}
         outs = run.outs
+        optional = ns.plan.optional
         for port, src, src_port in ns.plan.sources:
-            args[port] = run.inputs[src_port] if src == INPUT else outs[src][src_port]
+            if src == INPUT:
+                args[port] = run.inputs[src_port]
+            elif optional and src_port not in outs[src]:  # skipped by a route
+                if optional[port] is not OMIT:
+                    args[port] = optional[port]
+            else:
+                args[port] = outs[src][src_port]
         return args
 
     async def _call(self, ns: _NodeState, runs: list[Run]) -> None:
@@ -623,18 +637,28 @@ class Scheduler:
                     run.index))
                 return False
         run.outs[ns.plan.index] = out
+        self._advance(ns, run)
+        return True
+
+    def _advance(self, ns: _NodeState, run: Run) -> None:
+        """`run` is done with `ns` (computed or skipped): its successors that have all their
+        upstream nodes done now see it; the run finishes after its last node (a successor
+        that a route skips is done at once, within this call)."""
         run.remaining -= 1
+        if run.remaining == 0:
+            self._finish(run)
+            return
         waiting = run.waiting
         for s in ns.plan.successors:
             waiting[s] -= 1
             if waiting[s] == 0:
                 self._arrive(run, self.nodes[s])
-        if run.remaining == 0:
-            self._finish(run)
-        return True
 
     def _arrive(self, run: Run, ns: _NodeState) -> None:
         run.reached[ns.plan.index] = 1
+        if ns.plan.conditional and skips(ns.plan, lambda src, port: port not in run.outs[src]):
+            self._skip(run, ns)
+            return
         if ns.memo is not None:
             key = self._item_key(ns, run)
             if key is not None:
@@ -648,6 +672,15 @@ class Scheduler:
                     ns.pending.append((run, key))  # stays unarrived until its lookup resolves
                 return
         self._enqueue(run, ns)
+
+    def _skip(self, run: Run, ns: _NodeState) -> None:
+        """A route skipped `ns` for `run`: the run counts as never arriving (no batch waits
+        for it), the node is neither called nor looked up, and all its ports are skipped."""
+        ns.unarrived -= 1
+        run.outs[ns.plan.index] = _SKIPPED
+        if run.owner.emit is not None:
+            run.owner.emit(Event("node_skipped", ns.name, (run.index,), 1))
+        self._advance(ns, run)
 
     def _enqueue(self, run: Run, ns: _NodeState) -> None:
         ns.unarrived -= 1
@@ -741,11 +774,14 @@ class Scheduler:
         if fingerprint is None:
             return None
         hashes: dict[str, bytes] = {}
+        optional = ns.plan.optional
         for port, src, src_port in ns.plan.sources:
             if src == INPUT:
                 if src_port not in run.hashes:
                     run.hashes[src_port] = value_hash(run.inputs[src_port])
                 h = run.hashes[src_port]
+            elif optional and src_port not in run.outs[src]:
+                continue  # skipped: the call takes the default, or leaves the input out
             elif (upstream_key := run.keys[src]) is not None:
                 h = output_hash(upstream_key, src_port)
             else:

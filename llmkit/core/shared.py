@@ -7,7 +7,9 @@ concurrent `arun` calls make one embedding request, as one `arun_many` of the sa
 The scheduler's loop is a task of its own (an asyncio task, or a trio system task), started
 by the first run and ending once nothing has happened for `LINGER_SECONDS`, so no caller owns
 it: one caller's cancellation cannot cancel a call that another caller's runs are in. It
-runs in a fresh context, so no caller's context variables leak into another's calls.
+runs in a fresh context, so no caller's context variables leak into another's calls; that
+context names the scheduler's cache (`run_cache()`), so a node that runs pipelines of its own
+(an agent's tools) runs them with the cache its own run has.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import contextvars
 import os
 import time
+from contextvars import ContextVar
 from math import inf
 from typing import Any
 
@@ -26,11 +29,18 @@ from llmkit.core.resources import prepare_resources, resources, unprepared
 from llmkit.core.scheduler import Caller, Scheduler
 from llmkit.errors import LlmkitError, NodeError
 
-__all__ = ["LINGER_SECONDS", "SharedScheduler"]
+__all__ = ["LINGER_SECONDS", "SharedScheduler", "run_cache"]
 
 LINGER_SECONDS = 1.0  # how long an idle scheduler's loop waits for the next run
 
 _active: dict[tuple[int, int, int], SharedScheduler] = {}
+_run_cache: ContextVar[Any] = ContextVar("llmkit_run_cache", default=None)
+
+
+def run_cache() -> Any:
+    """The cache store of the runs whose node is calling (None without one): a node that runs
+    a pipeline of its own passes it on, so that pipeline's results are cached like its own."""
+    return _run_cache.get()
 
 
 class SharedScheduler:
@@ -115,6 +125,7 @@ class SharedScheduler:
         self._running = True
         _active[self._key] = self  # again, if the loop had ended and dropped it
         context = contextvars.Context()
+        context.run(_run_cache.set, self._refs[0])
         if self._library == "trio":
             import trio
 

@@ -15,6 +15,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import Any
@@ -23,9 +24,9 @@ from llmkit.core.node import FunctionNode, Node
 from llmkit.core.registry import NODE_TYPES, RESOURCE_TYPES, register, register_resource
 from llmkit.errors import PipelineError, did_you_mean
 
-__all__ = ["BUILT_IN", "ENTRY_POINTS", "PLUGINS_ENV", "available", "available_resources",
-           "broken_plugins", "function_factory", "load_library", "load_plugins", "lookup",
-           "lookup_resource", "origin", "use_plugins"]
+__all__ = ["BUILT_IN", "ENTRY_POINTS", "PLUGINS_ENV", "allowing_imports", "available",
+           "available_resources", "broken_plugins", "function_factory", "imports_allowed",
+           "load_library", "load_plugins", "lookup", "lookup_resource", "origin", "use_plugins"]
 
 ENTRY_POINTS = "llmkit.nodes"  # the entry-point group of plugin packages
 PLUGINS_ENV = "LLMKIT_PLUGINS"  # comma-separated plugin modules, as `--plugin` gives them
@@ -37,6 +38,23 @@ _broken: list[str] = []  # one line per entry point that failed to load
 _plugin_modules: set[str] = set()
 _library_loaded = False
 _plugins_loaded = False
+_imports: ContextVar[bool] = ContextVar("llmkit_imports_allowed", default=False)
+
+
+@contextlib.contextmanager
+def allowing_imports(allowed: bool) -> Iterator[None]:
+    """While a file loads: whether it may import code, for what it builds that loads more
+    (an agent's tools: `imports_allowed()`)."""
+    token = _imports.set(allowed)
+    try:
+        yield
+    finally:
+        _imports.reset(token)
+
+
+def imports_allowed() -> bool:
+    """Whether the pipeline file being loaded was allowed to import code (`--allow-import`)."""
+    return _imports.get()
 
 
 def load_library() -> None:

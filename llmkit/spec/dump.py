@@ -128,6 +128,9 @@ class _Dumper:
         if self.p.wiring[name] or self.written((*path, "inputs")):
             out["inputs"] = {port: self.value(source, (*path, "inputs", port))
                              for port, source in self.p.wiring[name].items()}
+        guards = self.p.guards.get(name, [])
+        if guards:  # `when: route.branch`, or a list of them
+            out["when"] = self.value(guards[0] if len(guards) == 1 else guards, (*path, "when"))
         out.update(self.settings(node, path))
         return out
 

@@ -22,7 +22,7 @@ from llmkit.spec.yaml import Doc, Path
 SPEC_VERSION = 1
 DEFAULT_NAME: str = inspect.signature(Pipeline).parameters["name"].default
 TOP_KEYS = ("llmkit", "name", "description", "inputs", "resources", "nodes", "outputs")
-NODE_KEYS = ("type", "params", "inputs")
+NODE_KEYS = ("type", "params", "inputs", "when")
 INPUT_TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool,
                                "list": list, "dict": dict, "any": Any}
 #: `$$`, `${body}`, or an unterminated `${`

@@ -26,7 +26,7 @@ from llmkit.core.node import Node, Settings
 from llmkit.core.pipeline import Pipeline
 from llmkit.errors import PipelineError, SpecError, did_you_mean
 from llmkit.secrets import is_secret_name
-from llmkit.spec.catalog import lookup, lookup_resource
+from llmkit.spec.catalog import allowing_imports, lookup, lookup_resource
 from llmkit.spec.format import (
     BOOL,
     CACHE_KEYS,
@@ -76,7 +76,9 @@ def load_pipeline(path_or_text: str | bytes | os.PathLike[str], *, allow_import:
         raise SpecError(f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for "
                         "a pipeline file (keep large data such as documents or examples in "
                         "files that a node reads)", file=file)
-    return _Loader(parse(text, file), allow_import=allow_import, env=env, base=base).pipeline()
+    with allowing_imports(allow_import):
+        return _Loader(parse(text, file), allow_import=allow_import, env=env,
+                       base=base).pipeline()
 
 
 def scrub_secrets(p: Pipeline, text: str) -> str:
@@ -272,6 +274,8 @@ class _Loader:
                     p.connect(source, f"{name}.{port}")
                 except PipelineError as exc:
                     raise self.relocate(exc, path, key=True) from None
+            if "when" in spec:
+                self.when(p, name, spec["when"])
         if "outputs" in data:
             outputs = self.mapping(data["outputs"], ("outputs",))
             for key, source in outputs.items():
@@ -292,6 +296,19 @@ class _Loader:
             base=self.base, places=self.places)
         return p
 
+    def when(self, p: Pipeline, name: str, value: Any) -> None:
+        """`when: route.branch` (or a list of them): the node runs only on those branches."""
+        path = ("nodes", name, "when")
+        branches = [value] if isinstance(value, str) else self.expect(
+            value, path, list, "a branch ('route.branch') or a list of them")
+        for i, branch in enumerate(branches):
+            self.expect(branch, (*path, i) if branches is value else path, str,
+                        "a branch ('route.branch')")
+        try:
+            p.when(name, *branches)
+        except PipelineError as exc:
+            raise self.relocate(exc, path) from None
+
     def inputs(self, value: Any) -> dict[str, Any]:
         if isinstance(value, list):
             return {self.expect(v, ("inputs", i), str, "an input name"): Any
@@ -310,6 +327,8 @@ class _Loader:
         """The entry the error's fields name: an output, a wired input port, or a node."""
         if exc.output is not None:
             return ("outputs", exc.output)
+        if exc.node in p.guards and exc.port == "when" and "when" not in p.wiring[exc.node]:
+            return ("nodes", exc.node, "when")
         if exc.node in p.nodes:
             wired = exc.port is not None and exc.port in p.wiring[exc.node]
             return ("nodes", exc.node, "inputs", exc.port) if wired else ("nodes", exc.node)

@@ -9,8 +9,9 @@ base_url=http://host:11434/v1. Both take the constructor params of `HttpEmbedder
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -18,6 +19,8 @@ import numpy as np
 
 from llmkit.http.backends import HttpChat, HttpEmbedder, HttpModel, given, token_count
 from llmkit.http.errors import parse_json, unexpected_body
+from llmkit.nodes.backends.tool_chat import CallPieces, ToolChat
+from llmkit.nodes.protocols import ChatReply
 
 __all__ = ["DEFAULT_PORT", "OllamaChat", "OllamaEmbedder", "ollama_base_url"]
 
@@ -63,9 +66,10 @@ class OllamaEmbedder(_Ollama, HttpEmbedder):
         return self._matrix(rows, n)
 
 
-class OllamaChat(_Ollama, HttpChat):
+class OllamaChat(_Ollama, ToolChat, HttpChat):
     """Chat from `POST /api/chat`, whole or streamed (one JSON object per line, the last one
-    with `"done": true`)."""
+    with `"done": true`), with `tools` (`message.tool_calls`, arguments as an object; Ollama
+    has no `tool_choice`, so only "auto" or none is accepted)."""
 
     path = "/api/chat"
     end_marker = '"done": true'
@@ -92,3 +96,51 @@ class OllamaChat(_Ollama, HttpChat):
         event = parse_json(line, self._url)
         self._meter(event)
         return self._reply(event), event.get("done") is True
+
+    def _tool_fields(self, tools: Sequence[Mapping[str, Any]],
+                     tool_choice: Any) -> dict[str, Any]:
+        if tool_choice not in (None, "auto"):
+            raise ValueError(f"ollama_chat has no tool_choice {tool_choice!r}: leave it unset")
+        return {"tools": list(tools)}
+
+    def _tool_reply(self, body: Any) -> ChatReply:
+        calls = CallPieces()
+        self._add_calls(body, calls)
+        return ChatReply(self._reply(body), calls.calls())
+
+    def _tool_piece(self, line: bytes, calls: CallPieces) -> tuple[str, bool]:
+        event = parse_json(line, self._url)
+        self._add_calls(event, calls)
+        self._meter(event)
+        return self._reply(event), event.get("done") is True
+
+    def _add_calls(self, body: Any, calls: CallPieces) -> None:
+        """A line's `message.tool_calls` (whole calls, their arguments an object)."""
+        try:
+            found = body["message"].get("tool_calls") or ()
+            for call in found:
+                function = call["function"]
+                calls.add(len(calls.calls()), call.get("id"), function["name"],
+                          json.dumps(function.get("arguments") or {}))
+        except (KeyError, TypeError, AttributeError):
+            raise unexpected_body(self._url, body, "message.tool_calls") from None
+
+    def _tool_messages(self, messages: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Assistant tool calls with their arguments as objects; a tool result names its
+        tool (`tool_name`) instead of a call id."""
+        names: dict[str, str] = {}
+        out: list[Mapping[str, Any]] = []
+        for message in messages:
+            if message.get("tool_calls"):
+                calls = []
+                for call in message["tool_calls"]:
+                    function = call["function"]
+                    names[call.get("id", "")] = function["name"]
+                    calls.append({"function": {"name": function["name"], "arguments": json.loads(
+                        function.get("arguments") or "{}")}})
+                message = {**message, "tool_calls": calls}
+            elif message.get("role") == "tool":
+                message = {"role": "tool", "content": message.get("content", ""),
+                           **given(tool_name=names.get(message.get("tool_call_id", "")))}
+            out.append(message)
+        return out

@@ -12,7 +12,7 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -22,6 +22,8 @@ from llmkit.http.backends import HttpChat, HttpEmbedder, HttpModel, given, token
 from llmkit.http.client import TransportChoice
 from llmkit.http.errors import parse_json, unexpected_body
 from llmkit.http.limits import DEFAULT_MAX_RESPONSE_BYTES
+from llmkit.nodes.backends.tool_chat import CallPieces, ToolChat
+from llmkit.nodes.protocols import ChatReply, ToolCall
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIChat", "OpenAIEmbedder"]
 
@@ -96,8 +98,9 @@ class OpenAIEmbedder(_OpenAI, HttpEmbedder):
         return self._matrix(rows, n)
 
 
-class OpenAIChat(_OpenAI, HttpChat):
-    """Chat completions from `POST /chat/completions`, whole or streamed (SSE).
+class OpenAIChat(_OpenAI, ToolChat, HttpChat):
+    """Chat completions from `POST /chat/completions`, whole or streamed (SSE), with tools
+    (`tools`, `tool_choice`; `tool_calls` in the reply, streamed ones assembled by index).
 
     A whole answer cut by `max_tokens` (`finish_reason: "length"`) is returned as it is: it is
     what was asked for, and `max_tokens` is in the fingerprint. A stream is complete at its
@@ -130,6 +133,24 @@ class OpenAIChat(_OpenAI, HttpChat):
             raise unexpected_body(self._url, body, "choices[0].message.content") from None
 
     def _piece(self, line: bytes) -> tuple[str, bool]:
+        return self._tool_piece(line, None)
+
+    def _tool_fields(self, tools: Sequence[Mapping[str, Any]],
+                     tool_choice: Any) -> dict[str, Any]:
+        return {"tools": list(tools), **given(tool_choice=tool_choice)}
+
+    def _tool_reply(self, body: Any) -> ChatReply:
+        text = self._reply(body)
+        try:
+            calls = body["choices"][0]["message"].get("tool_calls") or ()
+            return ChatReply(text, tuple(
+                ToolCall(call.get("id") or f"call_{i}", call["function"]["name"],
+                         call["function"].get("arguments") or "{}")
+                for i, call in enumerate(calls)))
+        except (KeyError, TypeError, AttributeError):
+            raise unexpected_body(self._url, body, "choices[0].message.tool_calls") from None
+
+    def _tool_piece(self, line: bytes, calls: CallPieces | None) -> tuple[str, bool]:
         if not line.startswith(b"data:"):
             return "", False  # SSE comments (keep-alives), `event:` and `id:` fields
         data = line[5:].strip()
@@ -142,7 +163,11 @@ class OpenAIChat(_OpenAI, HttpChat):
             if not choices:  # a usage chunk
                 return "", False
             choice = choices[0]
-            text = (choice.get("delta") or {}).get("content") or ""
-            return text, choice.get("finish_reason") is not None
+            delta = choice.get("delta") or {}
+            for piece in (delta.get("tool_calls") or ()) if calls is not None else ():
+                function = piece.get("function") or {}
+                calls.add(piece["index"], piece.get("id"), function.get("name"),
+                          function.get("arguments"))
+            return delta.get("content") or "", choice.get("finish_reason") is not None
         except (KeyError, IndexError, TypeError, AttributeError):
             raise unexpected_body(self._url, chunk, "choices[0].delta") from None

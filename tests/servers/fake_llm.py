@@ -34,6 +34,12 @@ A chat request with a JSON Schema (OpenAI `response_format: {type: json_schema}`
 JSON that does not.
 `replies: {"TEXT": "REPLY", ...}` scripts OpenAI chat answers: a prompt whose last user message
 contains TEXT is answered REPLY (the first such entry), any other as usual.
+`tool_script: [[{"name": N, "arguments": {...}}, ...], ...]` scripts tool calls (OpenAI and
+Ollama, whole or streamed) for requests that offer `tools`: a request holding k assistant
+turns with tool calls gets round k's calls (all at once: parallel calls), and once the rounds
+are used up the answer `answer from: ` and the tool results' contents joined by ` | `
+(`fake_tool_answer`). Streamed OpenAI tool calls come in pieces (id and name, then the
+arguments' JSON text in two halves), as real servers send them.
 
 Token usage is reported as the real APIs do (OpenAI `usage`, in a stream's last chunk when
 `stream_options.include_usage`; Ollama `prompt_eval_count`/`eval_count`): a prompt token is a
@@ -66,7 +72,7 @@ from aiohttp import web
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "latency_ms": 0.0, "stream_delay_ms": 0.0, "dim": 16, "models": None, "shuffle": False,
-    "pooling": "mean", "embed_concurrency": None, "replies": {},
+    "pooling": "mean", "embed_concurrency": None, "replies": {}, "tool_script": None,
 }
 EMBED_PATHS = frozenset({"/v1/embeddings", "/api/embed"})
 DEFAULT_FAULTS: dict[str, Any] = {
@@ -108,6 +114,22 @@ def fake_json(schema: dict[str, Any], prompt: str, broken: bool = False) -> Any:
     values = {"integer": len(prompt), "number": len(prompt) / 2, "boolean": len(prompt) % 2 == 0,
               "null": None}
     return values.get(kind, hashlib.blake2b(prompt.encode(), digest_size=4).hexdigest())
+
+
+def fake_tool_round(config: dict[str, Any], body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The scripted tool calls for this request (None: answer), when `tool_script` is set and
+    the request offers tools."""
+    script = config["tool_script"]
+    if script is None or not body.get("tools"):
+        return None
+    done = sum(1 for m in body["messages"] if m.get("role") == "assistant" and m.get("tool_calls"))
+    return script[done] if done < len(script) else None
+
+
+def fake_tool_answer(messages: list[dict[str, Any]]) -> str:
+    """The answer after the tool rounds: the tool results, in order."""
+    return "answer from: " + " | ".join(str(m.get("content")) for m in messages
+                                        if m.get("role") == "tool")
 
 
 def fake_relevance(query: str, document: str) -> float:
@@ -365,6 +387,11 @@ class FakeLLMServer:
             return missing
         prompt = _last_user_message(body["messages"])
         reply = next((r for text, r in self.config["replies"].items() if text in prompt), None)
+        calls = fake_tool_round(self.config, body)
+        if calls is not None:
+            return await self._openai_tool_calls(request, body, calls)
+        if self.config["tool_script"] is not None and body.get("tools"):
+            reply = fake_tool_answer(body["messages"])
         schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
         if schema is not None:
             reply = json.dumps(fake_json(schema, prompt, request.get("fault") == "unschema"))
@@ -391,6 +418,36 @@ class FakeLLMServer:
             event = {**head, "object": "chat.completion.chunk", "choices": [], "usage": usage}
             lines.append(b"data: " + json.dumps(event).encode() + b"\n\n")
         lines.append(b"data: [DONE]\n\n")
+        return await self._stream(request, "text/event-stream", lines)
+
+    async def _openai_tool_calls(self, request: web.Request, body: dict[str, Any],
+                                 calls: list[dict[str, Any]]) -> web.StreamResponse:
+        """A turn that calls the scripted tools, whole or streamed in pieces."""
+        head = {"id": "chatcmpl-fake", "created": 0, "model": body["model"]}
+        ids = [f"call_{len(body['messages'])}_{i}" for i in range(len(calls))]
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": ids[i], "type": "function", "function": {
+                    "name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
+                for i, c in enumerate(calls)]}
+            return web.json_response({**head, "object": "chat.completion", "choices": [
+                {"index": 0, "message": message, "finish_reason": "tool_calls"}]})
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            event = {**head, "object": "chat.completion.chunk", "choices": [choice]}
+            return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+        lines = [chunk({"role": "assistant", "content": None})]
+        for i, c in enumerate(calls):
+            text = json.dumps(c.get("arguments", {}))
+            lines.append(chunk({"tool_calls": [{"index": i, "id": ids[i], "type": "function",
+                                                "function": {"name": c["name"],
+                                                             "arguments": ""}}]}))
+            for part in (text[:len(text) // 2], text[len(text) // 2:]):
+                lines.append(chunk({"tool_calls": [{"index": i, "function": {
+                    "arguments": part}}]}))
+        lines += [chunk({}, "tool_calls"), b"data: [DONE]\n\n"]
         return await self._stream(request, "text/event-stream", lines)
 
     async def _openai_models(self, request: web.Request) -> web.StreamResponse:
@@ -422,14 +479,23 @@ class FakeLLMServer:
             return missing
         options = body.get("options") or {}
         tokens = fake_tokens(_last_user_message(body["messages"]), options.get("num_predict"))
+        calls = fake_tool_round(self.config, body)
+        if calls is not None:
+            tokens = []
+        elif self.config["tool_script"] is not None and body.get("tools"):
+            tokens = re.findall(r"\s*\S+", fake_tool_answer(body["messages"]))
         if isinstance(body.get("format"), dict):
             tokens = re.findall(r"\s*\S+", json.dumps(fake_json(
                 body["format"], _last_user_message(body["messages"]),
                 request.get("fault") == "unschema")))
 
         def event(content: str, done: bool) -> dict[str, Any]:
+            message: dict[str, Any] = {"role": "assistant", "content": content}
+            if calls is not None and (done or not body.get("stream", True)):
+                message["tool_calls"] = [{"function": {"name": c["name"], "arguments": c.get(
+                    "arguments", {})}} for c in calls]
             return {"model": body["model"], "created_at": "1970-01-01T00:00:00Z",
-                    "message": {"role": "assistant", "content": content}, "done": done}
+                    "message": message, "done": done}
 
         counts = {"done_reason": "stop", "eval_count": len(tokens),
                   "prompt_eval_count": self._report(_contents(body["messages"]), len(tokens))}

@@ -31,7 +31,7 @@ def plan_of(p: Pipeline) -> list[Any]:
     for n in plan.nodes:
         kind = n.node.fn if isinstance(n.node, FunctionNode) else type(n.node)
         rows.append((n.index, n.name, kind, n.node.type_name, n.sources, dict(n.defaults),
-                     n.successors, n.n_upstream, n.needed, n.node.settings,
+                     n.successors, n.n_upstream, n.needed, n.guards, n.node.settings,
                      n.node.is_batch(), n.node.fingerprint))
     return rows
 
@@ -66,6 +66,8 @@ MAKERS = {
     "@node, two outputs": lambda s: types.both,
     "@node, batch": lambda s: types.stripped,
     "node(plain function)": lambda s: node(types.exclaim, outputs="text", version=s or "1"),
+    "route": lambda s: catalog.lookup("route")({"long": f"text | length > {len(s)}"},
+                                               default="short"),
 }
 SETTINGS = st.fixed_dictionaries({}, optional={
     "max_batch": st.integers(1, 64), "max_wait_ms": st.sampled_from([0.0, 1.5, 20.0]),
@@ -86,9 +88,16 @@ def pipelines(draw: st.DrawFn) -> Pipeline:
         if not isinstance(made, FunctionNode) or kind == "node(plain function)":
             made.configure(**draw(SETTINGS))  # never the module's own @node object
         p.add(f"n{i}", made, text=draw(st.sampled_from(sources)))
+        branches = [s for s in sources if s.endswith((".long", ".short"))]
+        if branches and draw(st.booleans()):
+            p.when(f"n{i}", draw(st.sampled_from(branches)))
         sources += [f"n{i}.{port}" for port in made.outputs]
     if draw(st.booleans()):
         p.outputs(last=sources[-1]) if sources[-1] != "text" else None
+    try:
+        p.validate()
+    except PipelineError:  # a route may skip an output: read the input instead
+        p.outputs(last="text")
     return p
 
 
