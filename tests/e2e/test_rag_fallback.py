@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 from llmkit import load_pipeline
+from llmkit.core.stats import Profile
 from tests.e2e.conftest import DOCUMENTS, PIPELINES, server_env
 from tests.servers.fake_llm import fake_results
 
@@ -41,11 +42,15 @@ def test_only_the_weak_runs_search_the_web_and_the_others_never_wait(fake_server
     fake_server.control.config(latency_ms=300)
     arrived = []
     results: list = [None] * 100
-    for i, result in p.iter_many([{"question": q} for q in asked], ordered=False):
+    profile = Profile()
+    for i, result in p.iter_many([{"question": q} for q in asked], ordered=False,
+                                 profile=profile):
         arrived.append(i)
         results[i] = result
     assert results == alone
     stats = fake_server.control.stats()
     assert stats["requests"] == {"/search": 30}
     assert stats["peak_in_flight"] > 1  # the weak runs' searches run side by side
+    web = profile.node("web")
+    assert web.items == 30 and web.calls <= 3  # in batched calls: a micro-batch per wave
     assert set(arrived[:70]) == set(range(100)) - weak  # strong runs first: none waited
