@@ -8,6 +8,8 @@ function's come from its annotations), takes its params in `__init__`, and imple
 - `run_batch(items: list[dict]) -> list[dict]` — a micro-batch of items of many concurrent
   runs, returning one output dict per item, same length and order.
 
+An output dict that is an `Uncached` is passed on like any other but never stored.
+
 Either may be `async def`. Sync methods run in a worker thread, or in the event loop when
 their measured work is shorter than a thread hop (`inline=True` or `False` decides it).
 Optional input ports are listed in `defaults` with the value they take when nothing is
@@ -41,7 +43,13 @@ from llmkit.core.ports import function_ports
 from llmkit.core.retry import Retry
 from llmkit.secrets import without_secrets
 
-__all__ = ["FunctionNode", "Node", "Retry", "Settings", "node"]
+__all__ = ["FunctionNode", "Node", "Retry", "Settings", "Uncached", "node"]
+
+
+class Uncached(dict[str, Any]):
+    """Outputs a node passes on but asks not to be cached: a result made despite a passing
+    failure (an agent's answer after a tool timed out), which a re-run should compute again.
+    `return Uncached(answer=...)` instead of a plain dict; everything else treats it as one."""
 
 
 @dataclass(frozen=True)

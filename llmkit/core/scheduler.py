@@ -53,9 +53,10 @@ Cache. With a store, a cacheable node's arriving run first gets an item key. A r
 is already being looked up or computed at the node waits for that one (single-flight, across
 callers); otherwise its key joins the node's pending lookups, made in one `get_many` per
 dispatch. Hits finish at once, misses become ready, and a finished call writes its results
-in one `set_many`. Until its lookup resolves, a run still counts as unarrived, so batches
-wait for it. Each caller fingerprints a node once, when its first run reaches it, so a
-resource that changed (a corpus that gained documents) keys the callers that come after.
+(but no `Uncached` one) in one `set_many`. Until its lookup resolves, a run still counts as
+unarrived, so batches wait for it. Each caller fingerprints a node once, when its first run
+reaches it, so a resource that changed (a corpus that gained documents) keys the callers
+that come after.
 
 Routes. A routing node (`partial_outputs`) returns only the branch a run takes; when a run
 reaches a node that a route can skip (`PlanNode.conditional`) and `plan.skips` says it is
@@ -85,6 +86,7 @@ from llmkit.cache.keys import item_key
 from llmkit.core.calls import CallRunner, Outcome
 from llmkit.core.events import Event, TokenSink, _token_sink
 from llmkit.core.memo import ELSEWHERE, MISS, NodeMemo, output_hash, value_hash
+from llmkit.core.node import Uncached
 from llmkit.core.plan import INPUT, OMIT, Plan, PlanNode, skips
 from llmkit.core.stats import Profile
 from llmkit.core.tracing import end_call, start_call
@@ -877,7 +879,7 @@ class Scheduler:
                 ns.stats.cache_hits += 1
                 self._complete(ns, waiter, outcome)
             self._count(ns, waiting[1:], "cache_hits")
-            if isinstance(outcome, dict):
+            if isinstance(outcome, dict) and not isinstance(outcome, Uncached):
                 fresh.append((key, outcome))
                 owners.update(r.owner for r in waiting)
             if key in ns.leased:

@@ -7,7 +7,9 @@ step; a reply without is the answer. A tool that fails (an exception, bad argume
 unknown name, its timeout) is reported to the model as an error result, and the loop goes on.
 A model call that fails (after its retries) fails the run, and so does reaching `max_steps`
 without an answer: only an answer the model gave is a result, so only a completed loop is
-cached. The final answer streams token by token when someone listens (`astream`).
+cached, and only when none of its tool calls failed (else the answer is `Uncached`: the
+failure may pass, and a re-run should ask again). The final answer streams token by token
+when someone listens (`astream`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import anyio
 
 from llmkit.core.events import emit_token, streaming
-from llmkit.core.node import Node, Settings
+from llmkit.core.node import Node, Settings, Uncached
 from llmkit.core.registry import register
 from llmkit.core.retry import Retry
 from llmkit.core.shared import run_cache
@@ -91,7 +93,8 @@ class Agent(Node):
         for step in range(1, self.max_steps + 1):
             reply = await self._retry.call(self._ask, history)
             if not reply.tool_calls:
-                return {"answer": reply.text, "steps": steps}
+                result = {"answer": reply.text, "steps": steps}
+                return Uncached(result) if any("error" in s for s in steps) else result
             history.append({"role": "assistant", "content": reply.text or None,
                             "tool_calls": [_call_message(c) for c in reply.tool_calls]})
             results = await self._use_all(reply.tool_calls, step, cache)

@@ -88,17 +88,22 @@ def test_parallel_tool_calls_run_concurrently(fake_server):
     assert [s.get("result") for s in result["steps"]] == ['{"output": "a"}', '{"output": "b"}']
 
 
-def test_a_tool_error_goes_to_the_model_and_the_loop_goes_on(fake_server):
+def test_a_tool_error_goes_to_the_model_and_its_answer_is_not_cached(fake_server):
     def broken(text: str) -> str:
         """Always fails."""
         raise RuntimeError("disk on fire")
 
     fake_server.control.config(tool_script=[[call("broken", text="x"), call("nope")]])
-    result = agent_pipeline(fake_server, [function_tool(broken)]).run(q="go")
+    cache = MemoryCache()
+    p = agent_pipeline(fake_server, [function_tool(broken)])
+    result = p.run(q="go", cache=cache)
     errors = [s["error"] for s in result["steps"]]
     assert "disk on fire" in errors[0] and "no tool named 'nope'" in errors[1]
     assert "disk on fire" in result["answer"]  # the model read it
     assert "disk on fire" in json.dumps(fake_server.control.stats()["last"][CHAT]["messages"])
+    fake_server.control.reset_stats()
+    assert p.run(q="go", cache=cache) == result  # an answer made despite a failure:
+    assert fake_server.control.stats()["requests"][CHAT] == 2  # not stored, asked again
 
 
 def test_the_step_limit_fails_the_run_and_is_not_cached(fake_server):

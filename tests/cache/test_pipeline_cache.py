@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from llmkit.cache import MemoryCache, SQLiteCache, TieredCache
-from llmkit.core.node import Node, node
+from llmkit.core.node import Node, Uncached, node
 from llmkit.core.pipeline import Pipeline
 from llmkit.core.stats import Profile
 
@@ -278,3 +278,27 @@ async def test_an_input_from_an_uncached_node_is_keyed_by_its_value():
     assert await p.arun(x=2, cache=store) == {"y": 9}
     assert await p.arun(x=2, cache=store) == {"y": 9}
     assert square.batches == [[2], [3]]
+
+
+class Provisional(Node):
+    """Doubles x; an odd x's result is `Uncached` (made despite a passing failure)."""
+
+    inputs = {"x": int}
+    outputs = {"y": int}
+
+    def __init__(self):
+        self.computed = []
+
+    def run(self, x):
+        self.computed.append(x)
+        return Uncached(y=2 * x) if x % 2 else {"y": 2 * x}
+
+
+async def test_an_uncached_result_is_passed_on_but_computed_again_next_time(store):
+    provisional = Provisional()
+    p = (Pipeline("p", inputs=["x"]).add("double", provisional, x="x")
+         .add("square", Square(), x="double.y").outputs(y="square.y"))
+    first = await p.arun_many([{"x": x} for x in range(4)], cache=store)
+    again = await p.arun_many([{"x": x} for x in range(4)], cache=store)
+    assert first == again == [{"y": (2 * x) ** 2} for x in range(4)]
+    assert sorted(provisional.computed) == [0, 1, 1, 2, 3, 3]  # the odd ones twice
