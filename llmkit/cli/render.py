@@ -70,6 +70,8 @@ def _ports(cls: type, which: str) -> str:
         shown.append(f"{typed} = {defaults[port]!r}" if port in defaults else typed)
     if which == "inputs" and _takes_any_port(cls):
         shown.append(f"any {'other ' if shown else ''}name (one port per source wired in)")
+    if which == "outputs" and not shown and cls.partial_outputs:  # type: ignore[attr-defined]
+        return "one per branch (a run gets only the branch it takes)"
     return ", ".join(shown) or "none"
 
 

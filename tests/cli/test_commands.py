@@ -47,6 +47,8 @@ def test_nodes_lists_types_with_ports_and_params(llmkit):
     assert "  inputs:  (one port per placeholder name in the template)" in block
     assert "  outputs: text" in block
     assert "  params:  template (required)" in block
+    route = result.out.split("route  (llmkit.nodes.control.nodes:Route)\n", 1)[1]
+    assert "  outputs: one per branch" in route.split("\n\n")[0]
 
 
 def test_cache_stats_and_clear(llmkit, tmp_path):
