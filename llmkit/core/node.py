@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmkit.core.checks import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Check, boolean, optional
+from llmkit.core.paths import located
 from llmkit.core.ports import function_ports
 from llmkit.core.retry import Retry
 from llmkit.secrets import without_secrets
@@ -157,6 +158,9 @@ class Node:
     partial_outputs: bool = False
     #: True for a join: any of its inputs may be skipped; those are left out of the call.
     optional_inputs: bool = False
+    #: Params that name a file or folder: relative to the pipeline file's folder in YAML, and
+    #: a file's content, not its place, in the fingerprint (`core/paths.py`).
+    path_params: tuple[str, ...] = ()
 
     _params: dict[str, Any]
 
@@ -237,11 +241,12 @@ class Node:
 
     def describe(self) -> dict[str, Any]:
         """What identifies this node's computation: type (its registered name when it has one,
-        so moving a node's module keeps its cache entries), version, params without secrets."""
+        so moving a node's module keeps its cache entries), version, params without secrets
+        (a file named by a path param, by its content)."""
         return {
             "type": self.type_name,
             "version": self.version,
-            "params": without_secrets(self._params),
+            "params": without_secrets(located(self._params, self.path_params)),
         }
 
     @property

@@ -3,6 +3,8 @@ folders give the same fingerprints, so a moved or copied checkout keeps its cach
 
 import shutil
 
+from llmkit.core import registry
+from llmkit.core.node import Node
 from llmkit.spec import catalog
 from llmkit.spec.load import load_pipeline
 from llmkit.spec.resources import path_params
@@ -56,3 +58,36 @@ def test_no_shipped_node_type_takes_a_path():
     with_paths = {name: sorted(path_params(cls)) for name, cls in catalog.available().items()
                   if path_params(cls)}
     assert not with_paths
+
+
+class Lookup(Node):
+    """A plugin-style type reading a file its pipeline names (`path_params`)."""
+
+    inputs = {"word": str}
+    outputs = {"meaning": str}
+    path_params = ("table",)
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def run(self, word: str) -> dict:
+        return {"meaning": word}
+
+
+def test_a_node_path_param_is_keyed_by_the_file_content_not_its_place(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry._BY_NAME, "test_lookup", Lookup)  # registered for this test
+    monkeypatch.setitem(registry._BY_CLASS, Lookup, "test_lookup")
+    text = "llmkit: 1\ninputs: {word: str}\nnodes:\n  look: {type: test_lookup, " \
+           "params: {table: table.csv}, inputs: {word: word}}\n"
+    fingerprints = []
+    for folder in ("a", "b/c"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "table.csv").write_text("lava,molten rock\n")
+        (tmp_path / folder / "p.yaml").write_text(text)
+        p = load_pipeline(tmp_path / folder / "p.yaml")
+        assert p.nodes["look"].table == str(tmp_path / folder / "table.csv")
+        fingerprints.append(p.nodes["look"].fingerprint)
+    assert fingerprints[0] == fingerprints[1]
+    (tmp_path / "a" / "table.csv").write_text("lava,hot rock\n")
+    assert load_pipeline(tmp_path / "a" / "p.yaml").nodes["look"].fingerprint \
+        != fingerprints[0]
