@@ -18,6 +18,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import yaml
@@ -53,7 +54,7 @@ from llmkit.spec.format import (
 from llmkit.spec.resources import ResourceSpec, path_params, place, remember
 from llmkit.spec.yaml import Doc, Path, ScalarError, parse, plain_scalar
 
-__all__ = ["MAX_FILE_BYTES", "SPEC_VERSION", "load_pipeline", "scrub_secrets"]
+__all__ = ["MAX_FILE_BYTES", "SPEC_VERSION", "load_pipeline", "loading_env", "scrub_secrets"]
 
 MAX_FILE_BYTES = 2**20  # 1 MiB: PyYAML reads ~0.4 MB/s, and a file's values are capped anyway
 
@@ -76,9 +77,22 @@ def load_pipeline(path_or_text: str | bytes | os.PathLike[str], *, allow_import:
         raise SpecError(f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for "
                         "a pipeline file (keep large data such as documents or examples in "
                         "files that a node reads)", file=file)
-    with allowing_imports(allow_import):
-        return _Loader(parse(text, file), allow_import=allow_import, env=env,
-                       base=base).pipeline()
+    token = _env.set(env)
+    try:
+        with allowing_imports(allow_import):
+            return _Loader(parse(text, file), allow_import=allow_import, env=env,
+                           base=base).pipeline()
+    finally:
+        _env.reset(token)
+
+
+_env: ContextVar[Mapping[str, str]] = ContextVar("llmkit_loading_env", default=os.environ)
+
+
+def loading_env() -> Mapping[str, str]:
+    """The `env` of the pipeline file being loaded, for the files it names that are loaded
+    in turn (an agent's pipeline tools): they see the same variables."""
+    return _env.get()
 
 
 def scrub_secrets(p: Pipeline, text: str) -> str:

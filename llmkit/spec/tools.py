@@ -1,9 +1,9 @@
 """The agent's tools as resources of a pipeline file (`pipeline_tool`, `node_tool`,
 `function_tool`): built here, where pipeline files are read and type names looked up.
 
-A pipeline tool's file is relative to the file that names it, and may import code only when
-that file may (`--allow-import`); so may a node tool's `module:Class` type and a function
-tool's `module:function`.
+A pipeline tool's file is relative to the file that names it, reads the same environment
+variables (its `env=`), and may import code only when that file may (`--allow-import`); so
+may a node tool's `module:Class` type and a function tool's `module:function`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from llmkit.core.node import FunctionNode, Node
 from llmkit.errors import PipelineError
 from llmkit.nodes.agent import tools
 from llmkit.spec.catalog import imports_allowed, lookup
-from llmkit.spec.load import load_pipeline
+from llmkit.spec.load import load_pipeline, loading_env
 
 __all__ = ["function_tool", "node_tool", "pipeline_tool"]
 
@@ -25,7 +25,7 @@ def pipeline_tool(path: str, name: str | None = None, description: str | None = 
     """The pipeline file `path` as a tool: its inputs are the arguments, its outputs the
     result; named and described like the pipeline unless given."""
     try:
-        p = load_pipeline(path, allow_import=imports_allowed())
+        p = load_pipeline(path, allow_import=imports_allowed(), env=loading_env())
     except OSError as exc:
         raise PipelineError(f"cannot read the tool's pipeline {path}: {exc.strerror}") from None
     return tools.pipeline_tool(p, name, description, parameters)

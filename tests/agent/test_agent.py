@@ -12,12 +12,13 @@ import pytest
 from llmkit.cache import MemoryCache
 from llmkit.core.node import node
 from llmkit.core.pipeline import Pipeline
-from llmkit.errors import NodeError
+from llmkit.errors import NodeError, PipelineError
 from llmkit.nodes.agent.nodes import Agent
 from llmkit.nodes.agent.tools import function_tool, node_tool, pipeline_tool
 from llmkit.nodes.backends.ollama import OllamaChat
 from llmkit.nodes.backends.openai import OpenAIChat
 from llmkit.nodes.generation.nodes import Prompt
+from llmkit.spec.load import load_pipeline
 
 CHAT = "/v1/chat/completions"
 
@@ -202,9 +203,7 @@ def test_concurrent_agents_batch_their_tool_calls(fake_server):
     assert max(sizes) > 1  # the eight agents' calls shared a batch
 
 
-def test_the_shipped_agent_yaml_searches_the_docs_and_the_web(fake_server, tmp_path,
-                                                              monkeypatch):
-    from llmkit.spec.load import load_pipeline
+def test_the_shipped_agent_yaml_searches_the_docs_and_the_web(fake_server, tmp_path):
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -213,9 +212,7 @@ def test_the_shipped_agent_yaml_searches_the_docs_and_the_web(fake_server, tmp_p
     env = {"OPENAI_BASE_URL": fake_server.url + "/v1", "SEARX_URL": fake_server.url,
            "LLMKIT_DOCS": str(docs), "LLMKIT_INDEX": str(tmp_path / "index"),
            "LLMKIT_MODEL": "fake-model"}
-    for name, value in env.items():  # the tool's own file reads them too
-        monkeypatch.setenv(name, value)
-    p = load_pipeline("pipelines/agent.yaml")
+    p = load_pipeline("pipelines/agent.yaml", env=env)  # the tool's own file reads env too
     fake_server.control.config(tool_script=[[call("search", query="stratovolcano gas"),
                                              call("web_search", query="volcano")]])
     result = p.run(question="Why do volcanoes explode?")
@@ -224,3 +221,25 @@ def test_the_shipped_agent_yaml_searches_the_docs_and_the_web(fake_server, tmp_p
     assert "example.org" in result["steps"][1]["result"]
     assert "magma holds gas" in result["answer"]
     assert fake_server.control.stats()["requests"]["/search"] == 1
+
+
+FUNCTION_TOOL_FILE = """\
+llmkit: 1
+inputs: {question: str}
+resources:
+  llm: {type: openai_chat, model: fake-model, base_url: "${BASE}"}
+  upper: {type: function_tool, function: "tests.agent.test_agent:upper"}
+nodes:
+  agent: {type: agent, params: {llm: $llm, tools: [$upper]}, inputs: {question: question}}
+outputs: {answer: agent.answer}
+"""
+
+
+def test_a_function_tool_in_a_file_needs_allow_import(fake_server):
+    env = {"BASE": fake_server.url + "/v1"}
+    with pytest.raises(PipelineError, match="allow-import"):
+        load_pipeline(FUNCTION_TOOL_FILE, env=env)
+    UPPERED.clear()
+    fake_server.control.config(tool_script=[[call("upper", text="lava")]])
+    p = load_pipeline(FUNCTION_TOOL_FILE, env=env, allow_import=True)
+    assert "LAVA" in p.run(question="go")["answer"] and UPPERED == ["lava"]
