@@ -112,3 +112,29 @@ def test_two_workers_sharing_redis_compute_each_of_the_same_new_items_once(clust
     assert p.run_many([{"x": x} for x in range(100)], executor=executor,
                       cache=redis_url) == [{"y": 2 * x} for x in range(100)]
     assert not log.exists()  # a re-run computes nothing
+
+
+ROUTED = """\
+llmkit: 1
+inputs: {question: str}
+nodes:
+  check:
+    type: route
+    params: {routes: {long: "question | length > 12"}, default: short}
+    inputs: {question: question}
+  long: {type: prompt, params: {template: "long: {q}"}, inputs: {q: check.long}}
+  short: {type: prompt, params: {template: "short: {q}"}, inputs: {q: check.short}}
+  answer: {type: coalesce, inputs: {a: long.text, b: short.text}}
+outputs: {text: answer.value}
+"""
+
+
+def test_a_routed_pipeline_gives_the_local_results_on_dask(cluster):
+    from llmkit.spec import load_pipeline
+
+    p = load_pipeline(ROUTED)
+    inputs = [{"question": "why?" * (i % 5)} for i in range(200)]
+    local = p.run_many(inputs)
+    assert {r["text"].split(":")[0] for r in local} == {"long", "short"}
+    remote = p.run_many(inputs, executor=DaskExecutor(cluster.client, block_size=32))
+    assert remote == local
