@@ -30,6 +30,10 @@ _DIGIT = re.compile(r"\d")
 # one of the question's words (`--json` for "as JSON") answers them better.
 _PROCEDURE = re.compile(r"\bhow (do|can|should|would) (i|we|you)\b|\bhow to\b", re.IGNORECASE)
 _NAMED = re.compile(r"`(-{0,2}[^\W\d][\w.-]*)(?:[= ][^`]*)?`")
+# Questions that ask where something is or goes: a candidate naming a path (a code span with
+# a slash or a file name, `llmkit/cache/stores/`, `.llmkit/cache.db`) answers them better.
+_PLACE = re.compile(r"^\W*where\b", re.IGNORECASE)
+_PATH = re.compile(r"`[^`\s]*(/|\w\.[a-z]{1,4}\b)[^`]*`")
 
 
 class ExtractiveGenerator:
@@ -42,7 +46,8 @@ class ExtractiveGenerator:
     a quantity ("how many", "which port") and the candidate holds a digit, times
     `1 + procedure_bonus` when the question asks how to do something ("how do I") and the
     candidate has a code span naming an option or identifier after one of its words
-    (`--json` for "as JSON"), times
+    (`--json` for "as JSON"), times `1 + place_bonus` when the question asks where ("where
+    should I put...") and the candidate has a code span naming a path or file, times
     `1 + rank_weight / n` for chunk `[n]` (the retrieval order is evidence too: a sentence of
     the best chunk beats one further down that matches a little more), plus `rank_bonus / n`.
     The best ones scoring at least `min_ratio` of the best are returned in context order, each
@@ -52,15 +57,16 @@ class ExtractiveGenerator:
     Deterministic and dependency-free: the offline default and a test double for real LLMs.
     """
 
-    version = 7  # 3: table rows, stems, quantity cue, NOT_FOUND below min_coverage; 4: shared
+    version = 8  # 3: table rows, stems, quantity cue, NOT_FOUND below min_coverage; 4: shared
                  # stop words; 5: a sentence repeating one already chosen is skipped; 6:
                  # rank_weight, "many"/"much"/"go" are question framing; 7: identifier
-                 # parts, procedure_bonus
+                 # parts, procedure_bonus; 8: place_bonus, sentences cut
+                 # between consecutive chunks read whole
 
     def __init__(self, max_sentences: int = 3, rank_bonus: float = 0.1,
                  min_ratio: float = 0.5, min_coverage: float = 0.25,
                  quantity_bonus: float = 1.0, rank_weight: float = 0.4,
-                 procedure_bonus: float = 0.5) -> None:
+                 procedure_bonus: float = 0.5, place_bonus: float = 0.5) -> None:
         if max_sentences < 1:
             raise ValueError(f"max_sentences must be >= 1, got {max_sentences}")
         self.max_sentences = int(max_sentences)
@@ -70,6 +76,7 @@ class ExtractiveGenerator:
         self.quantity_bonus = float(quantity_bonus)
         self.rank_weight = float(rank_weight)
         self.procedure_bonus = float(procedure_bonus)
+        self.place_bonus = float(place_bonus)
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """What defines this generator's output, for cache keys."""
@@ -77,7 +84,7 @@ class ExtractiveGenerator:
                 "max_sentences": self.max_sentences, "rank_bonus": self.rank_bonus,
                 "min_ratio": self.min_ratio, "min_coverage": self.min_coverage,
                 "quantity_bonus": self.quantity_bonus, "rank_weight": self.rank_weight,
-                "procedure_bonus": self.procedure_bonus}
+                "procedure_bonus": self.procedure_bonus, "place_bonus": self.place_bonus}
 
     def generate(self, question: str, context: str) -> str:
         """The answer to `question` from `context` (numbered text from `build_context`)."""
@@ -92,6 +99,7 @@ class ExtractiveGenerator:
         total = sum(idf.values())
         quantity = self.quantity_bonus if _QUANTITY.search(question) else 0.0
         procedure = self.procedure_bonus if _PROCEDURE.search(question) else 0.0
+        place = self.place_bonus if _PLACE.search(question) else 0.0
         scored = []
         for i, ((n, text, _), ms) in enumerate(zip(found, matched, strict=True)):
             if not ms:
@@ -100,6 +108,8 @@ class ExtractiveGenerator:
             score = mass * (1 + quantity if quantity and _DIGIT.search(text) else 1)
             if procedure and _names(text, wanted):
                 score *= 1 + procedure
+            if place and _PATH.search(text):
+                score *= 1 + place
             if n:
                 score = score * (1 + self.rank_weight / n) + self.rank_bonus / n
             scored.append((-score, i, mass / total))

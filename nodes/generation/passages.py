@@ -24,6 +24,8 @@ _TABLE_SEPARATOR = re.compile(r"^:?-{3,}:?$")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 _PROSE_END = re.compile(r"\w.*[.:!?]$")
 _MIN_WORDS = 4
+_MIN_OVERLAP = 20  # characters two chunks must share to count as consecutive
+_MAX_OVERLAP = 2000
 
 
 def _starts_inside_fence(lines: list[str]) -> bool:
@@ -121,17 +123,49 @@ def _chunk_candidates(body: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(out)
 
 
+def _overlap(a: str, b: str) -> int:
+    """How many characters at the start of `b` repeat the end of `a` (two consecutive chunks
+    of one document share their overlap), 0 when fewer than `_MIN_OVERLAP`."""
+    head = b[:_MIN_OVERLAP]
+    start = max(0, len(a) - _MAX_OVERLAP)
+    while (at := a.find(head, start)) >= 0:
+        if b.startswith(a[at:]):
+            return len(a) - at
+        start = at + 1
+    return 0
+
+
+def _joined(blocks: list[tuple[int | None, str]]) -> dict[int, list[tuple[str, tuple]]]:
+    """For each block that a later part of its document follows in the context, the
+    candidates that only the two read together have: the sentence cut where one chunk ends
+    and the next begins, made whole again."""
+    out: dict[int, list[tuple[str, tuple]]] = {}
+    heads = [body[:_MIN_OVERLAP] for _, body in blocks]
+    for i, (_, a) in enumerate(blocks):
+        tail = a[-_MAX_OVERLAP:]
+        for j, (_, b) in enumerate(blocks):
+            if i != j and len(heads[j]) == _MIN_OVERLAP and heads[j] in tail \
+                    and (shared := _overlap(a, b)):
+                own = {text for text, _ in _chunk_candidates(a) + _chunk_candidates(b)}
+                out.setdefault(i, []).extend(c for c in _chunk_candidates(a + b[shared:])
+                                             if c[0] not in own)
+    return out
+
+
 def candidates(context: str) -> list[tuple[int | None, str, tuple[str, ...]]]:
     """(citation number or None, text, its words) for each candidate answer of the context,
-    in order: the sentences of its prose and list items, and its table rows whole. Fragments
-    of fewer than four words and repeats (chunk overlaps) are dropped."""
+    in order: the sentences of its prose and list items, and its table rows whole; a
+    sentence cut between two chunks of the context that follow each other in their document
+    is also read whole (cited by the chunk it starts in). Fragments of fewer than four words
+    and repeats (chunk overlaps) are dropped."""
     parts = _CITATION.split(context)
     blocks: list[tuple[int | None, str]] = [(None, parts[0])]
-    blocks += [(int(n), body) for n, body in zip(parts[1::2], parts[2::2], strict=True)]
+    blocks += [(int(n), body.strip()) for n, body in zip(parts[1::2], parts[2::2], strict=True)]
+    joined = _joined(blocks) if len(blocks) > 2 else {}
     seen: set[tuple[str, ...]] = set()
     out = []
-    for n, body in blocks:
-        for sentence, words in _chunk_candidates(body):
+    for i, (n, body) in enumerate(blocks):
+        for sentence, words in _chunk_candidates(body) + tuple(joined.get(i, ())):
             if words not in seen:
                 seen.add(words)
                 out.append((n, sentence, words))

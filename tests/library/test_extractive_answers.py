@@ -136,3 +136,31 @@ def test_how_many_and_go_are_question_framing_so_matching_them_alone_is_not_an_a
     gen = ExtractiveGenerator()
     assert gen.generate("How many replicas go to each queue?", context) == NOT_FOUND
     assert gen.generate("How many callers share a batch?", context) != NOT_FOUND
+
+
+def test_a_sentence_cut_between_two_consecutive_chunks_is_read_whole():
+    # chunk [2] ends mid-sentence and chunk [1] starts with the overlap that continues it
+    first = ("The index checks its files when it opens. A full disk while saving is an "
+             "IndexWriteError naming the index path")
+    second = ("IndexWriteError naming the index path, and ingest leaves the previous index "
+              "unchanged. Vectors are written with plain writes.")
+    context = f"[1] {second}\n\n[2] {first}"
+    whole = ("A full disk while saving is an IndexWriteError naming the index path, and ingest "
+             "leaves the previous index unchanged.")
+    assert (2, whole) in candidates(context)
+    answer = ExtractiveGenerator(max_sentences=1).generate(
+        "What happens when the disk is full during ingest?", context)
+    assert answer == f"{whole} [2]"
+    apart = f"[1] {second}\n\n[2] {first.replace('index path', 'folder')}"
+    assert not any("full disk" in text and "unchanged" in text for _, text in candidates(apart))
+
+
+def test_a_where_question_prefers_the_candidate_naming_a_path():
+    context = ("[1] A new cache store is registered with a URL scheme in the cache module.\n\n"
+               "[2] The code of a cache store goes in `llmkit/cache/stores/NAME.py`.")
+    question = "Where should I put the code of a new cache store?"
+    gen = ExtractiveGenerator(max_sentences=1, rank_weight=0, rank_bonus=0)
+    assert gen.generate(question, context).endswith("[2]")
+    blind = ExtractiveGenerator(max_sentences=1, rank_weight=0, rank_bonus=0, place_bonus=0)
+    assert blind.generate(question, context).endswith("[1]")
+
