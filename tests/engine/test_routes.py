@@ -95,6 +95,7 @@ async def test_events_tell_skipped_nodes_and_no_call_of_them(anyio_backend):
     skipped = {e.node for e in events if e.kind == "node_skipped"}
     called = {e.node for e in events if e.kind == "node_started"}
     assert skipped == {"web"}
+    assert [e.size for e in events if e.kind == "node_skipped"] == [1]
     assert called == {"route", "local", "join"}
 
 
@@ -181,6 +182,9 @@ def test_validate_falls_back_to_a_coarser_check_beyond_the_cap(monkeypatch):
 
     p = fallback_pipeline(Batch([]))
     p.validate()  # exact: the join always has a branch
+    monkeypatch.setattr(routes, "MAX_COMBINATIONS", 2)
+    p._plan = None
+    p.validate()  # two combinations, at the cap: still exact
     monkeypatch.setattr(routes, "MAX_COMBINATIONS", 1)
     p._plan = None
     with pytest.raises(PipelineError, match="too many to check"):

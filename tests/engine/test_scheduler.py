@@ -146,6 +146,20 @@ async def test_missing_output_port_blames_the_producing_node():
         await p.arun(x=1)
 
 
+async def test_a_node_returning_no_dict_fails_its_run_saying_what_it_returned():
+    class Listing(Node):
+        inputs = {"x": int}
+        outputs = {"x": int}
+
+        def run(self, x):
+            return [x]
+
+    p = Pipeline(inputs=["x"]).add("s", Listing(), x="x").add("n", SlowAdd(), x="s.x")
+    with pytest.raises(NodeError, match="node 's' failed: TypeError: returned list, not a "
+                                        "dict of outputs"):
+        await p.arun(x=1)
+
+
 @pytest.mark.parametrize("inline", [False, True])
 async def test_wrong_run_batch_length_is_an_error(inline):
     class Short(Node):
