@@ -40,11 +40,11 @@ async def structured_reply(llm: ChatModel, messages: list[dict[str, Any]],
     """The reply as `answer` (its JSON text), `data` (the object) and one value per top-level
     property; a reply that does not follow the schema is asked for once more, then is the
     run's error (never a result, so never cached)."""
-    text = await llm.agenerate(messages, schema=schema.json)  # type: ignore[call-arg]
+    text = await llm.agenerate(messages, schema=schema.json)
     try:
         data = schema.parse(text)
     except SchemaMismatch:
-        text = await llm.agenerate(messages, schema=schema.json)  # type: ignore[call-arg]
+        text = await llm.agenerate(messages, schema=schema.json)
         try:
             data = schema.parse(text)
         except SchemaMismatch as exc:
