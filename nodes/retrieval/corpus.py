@@ -28,10 +28,12 @@ from llmkit.nodes.protocols import AsyncEmbedder, Embedder
 from llmkit.nodes.retrieval.bm25 import TERMS_VERSION, BM25Index
 from llmkit.nodes.retrieval.documents import (
     DEFAULT_PATTERNS,
+    HEADING_WEIGHT,
     SPLIT_VERSION,
     file_problem,
     file_sha256,
     find_files,
+    keyword_text,
     named_files,
     read_chunks,
     split,
@@ -147,7 +149,8 @@ class Corpus:
     # -- identity -------------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
         return {"embedder": self.embedder.llmkit_fingerprint(), "chunk_size": self.chunk_size,
-                "overlap": self.overlap, "split": SPLIT_VERSION, "terms": TERMS_VERSION}
+                "overlap": self.overlap, "split": SPLIT_VERSION, "terms": TERMS_VERSION,
+                "headings": HEADING_WEIGHT}
 
     def llmkit_fingerprint(self) -> dict[str, Any]:
         """Changes whenever the indexed content does: search results are cached on it. Reads
@@ -339,7 +342,8 @@ class Corpus:
             ids = [c["id"] for c in batch]
             metadata = [{k: v for k, v in c.items() if k != "id"} for c in batch]
             self.vectors.add(ids, vectors[start:start + len(batch)], metadata)
-            self.keywords.add(ids, [c["text"] for c in batch], metadata)
+            self.keywords.add(ids, [keyword_text(c["text"], c.get("section")) for c in batch],
+                              metadata)
         self._files = files
         self._mismatch = False
         report.chunks = len(fresh)

@@ -24,8 +24,8 @@ from llmkit.nodes.protocols import TokenCounter
 from llmkit.nodes.retrieval.loaders import Unreadable, docx_text, pdf_pages
 
 __all__ = ["DocumentsNotFoundError", "Loaded", "file_problem", "file_sha256", "find_files",
-           "html_to_text", "load_files", "named_files", "read_chunks", "read_document",
-           "sentence_ends", "sentences", "split", "unsupported_files"]
+           "html_to_text", "keyword_text", "load_files", "named_files", "read_chunks",
+           "read_document", "sentence_ends", "sentences", "split", "unsupported_files"]
 
 # Bumped whenever `split` cuts a text differently, so indexes built by the old one rebuild
 # (2: no headings inside fenced code blocks; 3: a chunk starting in a table's rows carries
@@ -36,6 +36,10 @@ DEFAULT_PATTERNS = ("**/*.md", "**/*.markdown", "**/*.txt", "**/*.rst", "**/*.ht
 _FORMATS = {".md": "md", ".markdown": "md", ".rst": "rst", ".html": "html", ".htm": "html",
             ".txt": "txt", ".pdf": "pdf", ".docx": "docx"}
 _WHOLE = frozenset({"html", "pdf", "docx"})  # formats read whole, not streamed
+# How many times a chunk's section heading counts in keyword matching (a corpus's BM25, the
+# lexical reranker): a heading names what its whole section is about, so its words weigh
+# more than one mention in the body (a field weight, as BM25F gives a title).
+HEADING_WEIGHT = 2
 _PAGE_BREAK = "\n\n"  # between the pages of a PDF: a paragraph break
 
 # A sentence ends at . ! ? (also the ellipsis and the CJK full stop, exclamation and question
@@ -196,6 +200,12 @@ def unsupported_files(path_or_glob: str | Path,
             for file in sorted(path.rglob("*"))
             if file not in taken and file.suffix.lower() not in _FORMATS and file.is_file()
             and not any(part.startswith(".") for part in file.relative_to(path).parts)]
+
+
+def keyword_text(text: str, section: str | None) -> str:
+    """`text` as keyword matching reads it: its section heading `HEADING_WEIGHT` times, then
+    the text itself."""
+    return f"{section}\n" * HEADING_WEIGHT + text if section else text
 
 
 def file_problem(source: str, exc: OSError | ValueError) -> dict[str, str]:

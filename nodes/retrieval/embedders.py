@@ -61,7 +61,7 @@ def _split(word: str) -> list[str]:
 
 def lexical_words(text: str) -> list[str]:
     """`tokenize(text)` followed by its identifier parts: what keyword matching compares
-    (BM25, the lexical reranker, the extractive answerer), so "BM25" finds `BM25Index` and
+    (BM25 and the extractive answerer; the lexical reranker keeps whole words), so "BM25" finds `BM25Index` and
     "chars" finds `max_chars` while the whole identifier still matches itself."""
     return tokenize(text) + identifier_parts(text)
 

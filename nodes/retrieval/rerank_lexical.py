@@ -1,6 +1,6 @@
 """`LexicalReranker`: an offline reranker with no model. It scores each candidate by BM25 of
-the query's word stems over the candidates' full text (and section heading), and blends that
-rank with the candidate's retrieval rank.
+the query's word stems over the candidates' full text (its section heading counted twice, as
+the corpus's BM25 counts it), and blends that rank with the candidate's retrieval rank.
 
 Why this and not a cross-encoder: no PyPI package ships cross-encoder weights (the ones that
 run offline download them at first use), and llmkit's defaults must run with no network. The
@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from llmkit.nodes.protocols import Hit
+from llmkit.nodes.retrieval.documents import keyword_text
 from llmkit.nodes.retrieval.embedders import tokenize
 from llmkit.nodes.retrieval.rerank import Ranking, hit_text
 from llmkit.nodes.retrieval.stemming import stem
@@ -51,8 +52,8 @@ class LexicalReranker:
 
     def llmkit_fingerprint(self) -> dict[str, float]:
         """Its params, and the version of its scoring (stems, stop words, blend); 2: Porter
-        stems."""
-        return {"version": 2, "weight": self.weight, "rrf_k": self.rrf_k, "k1": self.k1,
+        stems; 3: the section heading counts `HEADING_WEIGHT` times."""
+        return {"version": 3, "weight": self.weight, "rrf_k": self.rrf_k, "k1": self.k1,
                 "b": self.b}
 
     def rerank(self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]],
@@ -62,7 +63,7 @@ class LexicalReranker:
 
     def lexical_scores(self, query: str, hits: Sequence[Hit]) -> list[float]:
         """BM25 of the query's stems in each hit's heading and text, idf over these hits."""
-        docs = [Counter(terms(_heading(h) + "\n" + hit_text(h))) for h in hits]
+        docs = [Counter(terms(keyword_text(hit_text(h), _heading(h)))) for h in hits]
         wanted = Counter(terms(query))
         if not docs or not wanted:
             return [0.0] * len(docs)
