@@ -60,9 +60,9 @@ def _split(word: str) -> list[str]:
 
 
 def lexical_words(text: str) -> list[str]:
-    """`tokenize(text)` followed by its identifier parts: what keyword matching compares
-    (BM25 and the extractive answerer; the lexical reranker keeps whole words), so "BM25" finds `BM25Index` and
-    "chars" finds `max_chars` while the whole identifier still matches itself."""
+    """`tokenize(text)` followed by its identifier parts: what BM25 and the extractive
+    answerer compare (the lexical reranker keeps whole words), so "BM25" finds `BM25Index`
+    and "chars" finds `max_chars` while the whole identifier still matches itself."""
     return tokenize(text) + identifier_parts(text)
 
 
