@@ -218,9 +218,15 @@ class Node:
         return _overrides(type(self), "run_batch")
 
     def accepts_input(self, port: str) -> bool:
-        """Whether `port`, which `inputs` lacks, may be wired: a node whose ports are the
-        names it is wired with (an aggregate) adds it to its `inputs` and says True."""
+        """Whether `port`, which `inputs` lacks, may be wired: True for a node whose ports are
+        the names it is wired with (aggregate, coalesce, route). It only answers: the wiring
+        is the pipeline's, so one node may serve two pipelines."""
         return False
+
+    def input_type(self, port: str) -> Any:
+        """The declared type of input `port`, for the build-time check (`core/ports.py`): its
+        `inputs` entry, else `Any` (a port `accepts_input` took)."""
+        return self.inputs.get(port, Any)
 
     def is_async(self) -> bool:
         """Whether the method the scheduler calls is a coroutine function."""

@@ -214,11 +214,12 @@ class Pipeline:
     def _check_types(self) -> None:
         """Refuse a wire whose source's declared type does not fit its target port's."""
         for name, wiring in self.wiring.items():
-            target = self.nodes[name].inputs
+            target = self.nodes[name]
             for port, source in wiring.items():
                 src, src_port = self._resolve(source, node=name, port=port)
                 given = self.inputs if src == INPUT else self.nodes[src].outputs  # type: ignore[index]
-                problem = mismatch(source, given[src_port], f"{name}.{port}", target[port])
+                problem = mismatch(source, given[src_port], f"{name}.{port}",
+                                   target.input_type(port))
                 if problem:
                     raise PortTypeError(problem, node=name, port=port)
 

@@ -44,9 +44,7 @@ class Route(Node):
 
     def accepts_input(self, port: str) -> bool:
         """A port no condition reads is passed along with the others."""
-        if port.isidentifier():
-            self.inputs[port] = Any
-        return port in self.inputs
+        return port.isidentifier()
 
     def run(self, **inputs: Any) -> dict[str, Any]:
         value = next(iter(inputs.values())) if len(inputs) == 1 else inputs
@@ -84,12 +82,12 @@ class Coalesce(Node):
 
     def accepts_input(self, port: str) -> bool:
         """Without `sources`, every port wired in is one more branch."""
-        if self.sources is None and port.isidentifier():
-            self.inputs[port] = Any
-        return port in self.inputs
+        return self.sources is None and port.isidentifier()
 
     def run(self, **values: Any) -> dict[str, Any]:
-        for name in self.inputs:
+        """The first value in the order of `sources`, else of the wiring (the order the
+        scheduler passes them; skipped ones are left out)."""
+        for name in self.sources or values:
             if name in values:
                 return {"value": values[name]}
         raise ValueError("coalesce has no input: wire at least one source into it")

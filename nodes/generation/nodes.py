@@ -180,12 +180,14 @@ class Aggregate(Node):
         if not set(self._template.names) <= {"name", "text"}:
             raise ValueError(f"aggregate template: variables are name and text, not "
                              f"{', '.join(self._template.names)}")
-        self.inputs = _Texts(sources or (), any_port=sources is None)
+        self.inputs = dict.fromkeys(sources or (), str)
 
     def accepts_input(self, port: str) -> bool:
-        """Without `sources`, any port may be wired: each one wired is one more source (this
-        only answers; the wiring is the pipeline's, so one node may serve two pipelines)."""
+        """Without `sources`, any port may be wired: each one wired is one more source."""
         return self.sources is None and port.isidentifier()
+
+    def input_type(self, port: str) -> Any:
+        return str
 
     def run(self, **texts: str) -> dict[str, Any]:
         """The texts in the order of `sources`, else in the order they are wired (the order
@@ -194,17 +196,3 @@ class Aggregate(Node):
             self._template.render({"name": name, "text": texts[name]})
             for name in (self.sources or texts))}
 
-
-class _Texts(dict[str, Any]):
-    """An aggregate's input types: its `sources`, and with `any_port`, `str` for any port
-    it is wired with, without adding it (like `Counter`'s missing 0), so checking a wire's
-    type changes nothing."""
-
-    def __init__(self, sources: Sequence[str], *, any_port: bool) -> None:
-        super().__init__(dict.fromkeys(sources, str))
-        self.any_port = any_port
-
-    def __missing__(self, port: str) -> Any:
-        if self.any_port:
-            return str
-        raise KeyError(port)

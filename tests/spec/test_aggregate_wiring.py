@@ -1,5 +1,6 @@
-"""An aggregate's ports are the names it is wired with, and wiring is the pipeline's: asking
-whether a port may be wired, or checking a wire's type, changes nothing on the node."""
+"""The ports of an aggregate (a coalesce, a route) are the names it is wired with, and wiring
+is the pipeline's: asking whether a port may be wired, or checking a wire's type, changes
+nothing on the node."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from llmkit.core.node import node
 from llmkit.core.pipeline import Pipeline
 from llmkit.errors import PipelineError, PortTypeError
+from llmkit.nodes.control.nodes import Coalesce, Route
 from llmkit.nodes.generation.nodes import Aggregate
 
 
@@ -49,3 +51,14 @@ def test_a_wired_port_is_still_typed_str():
 def test_sources_fix_the_order():
     p = Pipeline(inputs=["x", "y"]).add("agg", Aggregate(sources=["b", "a"]), a="x", b="y")
     assert p.run(x="1", y="2") == {"text": "## b\n2\n\n## a\n1"}
+
+
+def test_one_coalesce_and_one_route_serve_two_pipelines_with_their_own_ports():
+    join, route = Coalesce(), Route({"big": "x > 5"}, default="small")
+    first = (Pipeline(inputs=["x", "y"]).add("route", route, x="x", y="y")
+             .add("join", join, a="route.big", b="route.small").outputs(v="join.value"))
+    second = (Pipeline(inputs=["x"]).add("route", route, x="x")
+              .add("join", join, c="route.small", d="route.big").outputs(v="join.value"))
+    assert second.run(x=1) == {"v": 1}  # one input: the branch carries it alone
+    assert first.run(x=9, y=0) == {"v": {"x": 9, "y": 0}}
+    assert (dict(join.inputs), list(route.inputs)) == ({}, ["x"])
