@@ -101,9 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(metavar="COMMAND", required=True)
     pipeline = argparse.ArgumentParser(add_help=False)
     pipeline.add_argument("pipeline", metavar="PIPELINE", type=Path, help="a pipeline file")
-    pipeline.add_argument("--allow-import", action="store_true",
-                          help="allow 'module:Class' types (runs code the file names)")
-    plugins.add_option(pipeline)
+    plugins.add_code_options(pipeline, "the file")
     cache = argparse.ArgumentParser(add_help=False)
     cache.add_argument("--cache", metavar="URL",
                        help="memory://, sqlite:///path.db, redis://host:6379/0 or a path "
@@ -168,9 +166,7 @@ def _parser() -> argparse.ArgumentParser:
                              "path and source")
     ingest.add_argument("--resource", metavar="NAME",
                         help="which corpus resource of --pipeline (when it has several)")
-    ingest.add_argument("--allow-import", action="store_true",
-                        help="allow 'module:Class' types in --pipeline (runs code it names)")
-    plugins.add_option(ingest)
+    plugins.add_code_options(ingest, "--pipeline")
     ingest.add_argument("--dim", type=_positive,
                         help="hashing embedder dimension (default 384)")
     ingest.add_argument("--chunk-size", type=_positive, metavar="CHARS",
@@ -208,9 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body", type=_positive, default=2**20, metavar="BYTES",
                        help="request body bytes (an NDJSON line's); beyond, 413 "
                             "(default 1048576)")
-    serve.add_argument("--allow-import", action="store_true",
-                       help="allow 'module:Class' types (runs code the files name)")
-    plugins.add_option(serve)
+    plugins.add_code_options(serve, "the files")
     serve.set_defaults(handler=_serve)
 
     cache_command = commands.add_parser("cache", help="inspect or clear the result cache")

@@ -48,9 +48,7 @@ def add_parser(commands: Any, positive: Callable[[str], int]) -> None:
                          "URL or a chat resource type (openai_chat, ollama_chat)")
     ev.add_argument("--judge-model", metavar="NAME",
                     help="the judge's model (default $LLMKIT_MODEL)")
-    ev.add_argument("--allow-import", action="store_true",
-                    help="allow 'module:Class' types (runs code the files name)")
-    plugins.add_option(ev)
+    plugins.add_code_options(ev, "the files")
     ev.set_defaults(handler=run)
 
 

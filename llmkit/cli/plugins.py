@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["add_option", "use"]
+__all__ = ["add_code_options", "add_option", "use"]
 
 
 def add_option(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +15,14 @@ def add_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE first, for the types it registers (runs its code; "
                              "repeatable; also LLMKIT_PLUGINS=a,b)")
+
+
+def add_code_options(parser: argparse.ArgumentParser, files: str) -> None:
+    """Add `--allow-import` (for the `module:Class` types `files` name) and `--plugin`: the
+    two ways a command that loads pipeline files may run code."""
+    parser.add_argument("--allow-import", action="store_true",
+                        help=f"allow 'module:Class' types in {files} (runs the code named)")
+    add_option(parser)
 
 
 def use(args: argparse.Namespace) -> None:

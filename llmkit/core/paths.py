@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import stat
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -34,7 +35,7 @@ def file_digest(path: str) -> str | None:
         status = os.stat(path)
     except OSError:
         return None
-    if not os.path.isfile(path):
+    if not stat.S_ISREG(status.st_mode):
         return None
     return _digest(os.path.realpath(path), status.st_size, status.st_mtime_ns)
 
